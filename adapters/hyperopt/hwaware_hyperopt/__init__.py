@@ -1,0 +1,3 @@
+"""hwaware-plugins adapter for hyperopt."""
+
+__all__: list[str] = []

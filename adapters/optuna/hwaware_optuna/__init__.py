@@ -1,0 +1,3 @@
+"""hwaware-plugins adapter for optuna."""
+
+__all__: list[str] = []

@@ -1,0 +1,186 @@
+"""The plugin manager: entry-point loading, the component registry, lookup by name.
+
+Thread-safety: building the manager and the registry is guarded by a lock, so
+concurrent first calls from several threads load entry points once. Lookups
+afterwards read immutable data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from hwaware_plugins import hookspecs
+from hwaware_plugins._components import Component
+from hwaware_plugins.errors import PluginError, UnknownComponentError
+
+_log = logging.getLogger(__name__)
+
+CORE_PROVIDER = "hwaware-plugins"
+"""The provider name of the components the core registers itself."""
+
+_lock = threading.RLock()
+_manager: pluggy.PluginManager | None = None
+_registry: dict[tuple[str, str, str | None], Component] | None = None
+
+
+def _new_manager(load_entry_points: bool) -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    if load_entry_points:
+        try:
+            manager.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+        except Exception as exc:
+            raise PluginError(
+                f"a plugin in entry-point group {hookspecs.PROJECT_NAME!r} failed to load: {exc}"
+            ) from exc
+    from hwaware_plugins import _builtin
+
+    if not manager.is_registered(_builtin):
+        # Running from a source tree that was not pip-installed: no entry points.
+        manager.register(_builtin, name="core")
+    return manager
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """Return the process-wide plugin manager, loading entry points on first use.
+
+    Cost: the first call imports every plugin of the ``hwaware_plugins``
+    entry-point group; later calls return the cached manager.
+    """
+    global _manager
+    with _lock:
+        if _manager is None:
+            _manager = _new_manager(load_entry_points=True)
+        return _manager
+
+
+def register_plugin(plugin: ModuleType | object, name: str | None = None) -> None:
+    """Register a plugin object at run time (as ``pytest`` does with ``-p``).
+
+    Components it provides become visible to :func:`load` immediately; their
+    provider is ``name`` (or the plugin's module name).
+    """
+    global _registry
+    with _lock:
+        get_plugin_manager().register(plugin, name=name)
+        _registry = None
+
+
+def unregister_plugin(plugin: ModuleType | object) -> None:
+    """Remove a plugin registered with :func:`register_plugin`."""
+    global _registry
+    with _lock:
+        get_plugin_manager().unregister(plugin)
+        _registry = None
+
+
+def reset() -> None:
+    """Forget the manager and registry; the next call reloads entry points (for tests)."""
+    global _manager, _registry
+    with _lock:
+        _manager = None
+        _registry = None
+
+
+def _provider_of(manager: pluggy.PluginManager, plugin: object) -> str:
+    for registered, dist in manager.list_plugin_distinfo():
+        if registered is plugin:
+            return str(dist.project_name)
+    from hwaware_plugins import _builtin
+
+    if plugin is _builtin:
+        return CORE_PROVIDER
+    name = manager.get_name(plugin)
+    return name or getattr(plugin, "__name__", type(plugin).__name__)
+
+
+def _build_registry(manager: pluggy.PluginManager) -> dict[tuple[str, str, str | None], Component]:
+    registry: dict[tuple[str, str, str | None], Component] = {}
+    hook = manager.hook.hwaware_register_components
+    for impl in reversed(hook.get_hookimpls()):
+        provider = _provider_of(manager, impl.plugin)
+        try:
+            provided: Iterable[Component] | None = impl.function()
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} ({provider}) failed to register components: {exc}"
+            ) from exc
+        for component in provided or ():
+            if not isinstance(component, Component):
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} ({provider}) returned {component!r}; "
+                    "hwaware_register_components must return hwaware_plugins.Component objects"
+                )
+            component = dataclasses.replace(component, provider=provider)
+            previous = registry.get(component.key)
+            if previous is not None:
+                raise PluginError(
+                    f"{component.kind} {component.name!r} (framework {component.framework}) is "
+                    f"registered by both {previous.provider} and {provider}; uninstall one of them"
+                )
+            registry[component.key] = component
+    return registry
+
+
+def components(kind: str | None = None, framework: str | None = None) -> list[Component]:
+    """List registered components, sorted by kind, framework and name.
+
+    :param kind: keep only this kind.
+    :param framework: keep only components of this framework (framework-neutral
+        ones are always kept).
+    """
+    global _registry
+    with _lock:
+        if _registry is None:
+            _registry = _build_registry(get_plugin_manager())
+        registry = _registry
+    found = [
+        c
+        for c in registry.values()
+        if (kind is None or c.kind == kind)
+        and (framework is None or c.framework in (None, framework))
+    ]
+    return sorted(found, key=lambda c: (c.kind, c.framework or "", c.name))
+
+
+def get_component(kind: str, name: str, framework: str | None = None) -> Component:
+    """Return the registered :class:`Component` of that kind and name.
+
+    A component registered for ``framework`` is preferred to a framework-neutral
+    one of the same name.
+
+    :raises UnknownComponentError: no such component; the message lists the
+        known names of that kind.
+    """
+    candidates = components(kind=kind, framework=framework)
+    for wanted in (framework, None):
+        for component in candidates:
+            if component.name == name and component.framework == wanted:
+                return component
+    known = sorted({c.name for c in candidates})
+    scope = f" for framework {framework!r}" if framework else ""
+    if not known:
+        raise UnknownComponentError(
+            f"unknown {kind} {name!r}{scope}: no {kind} is registered"
+            " (is the adapter package installed?)"
+        )
+    raise UnknownComponentError(
+        f"unknown {kind} {name!r}{scope}; known: {', '.join(known)}"
+    )
+
+
+def load(kind: str, name: str, framework: str | None = None, **kwargs: Any) -> Any:
+    """Build the component of that kind and name, passing ``kwargs`` to its factory.
+
+    Example: ``hwaware_plugins.load("scheduler", "hwaware", seed=0)``.
+
+    :raises UnknownComponentError: no such component; the message lists the known names.
+    """
+    return get_component(kind, name, framework).factory(**kwargs)

@@ -1,0 +1,88 @@
+"""The ``hwaware`` command line.
+
+Each sub-command lives in its own private module exposing
+``add_parser(subparsers) -> argparse.ArgumentParser``; the parser's ``handler``
+default is a function ``(args) -> int`` returning the exit code. Errors caused
+by user input (:class:`~hwaware_plugins.errors.ConfigError`) print one line and
+exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from hwaware_plugins import __version__
+from hwaware_plugins.errors import ConfigError, HwawareError
+
+_COMMAND_MODULES: tuple[str, ...] = (
+    "hwaware_plugins.cli._devices",
+    "hwaware_plugins.cli._plugins",
+    "hwaware_plugins.cli._bench",
+    "hwaware_plugins.cli._demo",
+    "hwaware_plugins.cli._worker",
+    "hwaware_plugins.cli._report",
+)
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit with code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the parser with every available sub-command."""
+    parser = _Parser(prog="hwaware", description="Hardware-aware Optuna and Hyperopt.")
+    parser.add_argument("--version", action="version", version=f"hwaware {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module_name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # that command is not part of this build
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hwaware`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(handler(args))
+    except ConfigError as exc:
+        print(f"hwaware: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except HwawareError as exc:
+        print(f"hwaware: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hwaware: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Hook specifications: the contracts a hwaware plugin can implement.
+
+A plugin is a plain module (or any object) with functions named after the hooks
+below and decorated with :data:`hookimpl`. Packages expose plugins through the
+``hwaware_plugins`` entry-point group::
+
+    [project.entry-points.hwaware_plugins]
+    my_plugin = "my_package.hwaware_plugin"
+
+Every hook is called with keyword arguments; an implementation may accept any
+subset of the arguments named in the specification (pluggy's rule). Hooks that
+collect results (all except ``hwaware_distribution_complexity``) ignore
+implementations that return ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from hwaware_plugins._components import Component
+    from hwaware_plugins.events import LeaseReleased, TrialFinished, TrialPlaced
+    from hwaware_plugins.hardware import Device
+
+PROJECT_NAME = "hwaware_plugins"
+"""The pluggy project name, and the name of the entry-point group plugins use."""
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+"""Marker for hook specifications (used by this module only)."""
+
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marker for hook implementations: decorate your plugin's functions with it."""
+
+
+@hookspec
+def hwaware_discover_devices(config: Mapping[str, Any]) -> Sequence[Device] | None:
+    """Return the devices this plugin can see on this host.
+
+    Called once per inventory build (``discover_devices(None)``); the results of
+    every plugin are concatenated in registration order. Each device id must be
+    unique across plugins: the inventory raises
+    :class:`~hwaware_plugins.errors.DeviceConfigError` on a clash.
+
+    :param config: read-only options of the caller, e.g. ``{"skip_nvml": True}``;
+        plugins ignore keys they do not know.
+    :return: a sequence of :class:`~hwaware_plugins.hardware.Device`, or ``None``
+        when the plugin has nothing to add (no library, no hardware).
+
+    An implementation must not raise for missing hardware or drivers: log at
+    debug level and return ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def hwaware_distribution_complexity(distribution: Any, rule: str) -> float | None:
+    """Return the complexity of a distribution the core does not know.
+
+    ``firstresult``: the first non-``None`` value wins, in LIFO registration
+    order (plugins registered later are asked first). When every
+    implementation returns ``None`` the complexity rule raises
+    :class:`~hwaware_plugins.errors.SearchSpaceError` naming the distribution.
+
+    :param distribution: the distribution object, of any type.
+    :param rule: the complexity rule asking (``"hwaware"`` or ``"shadho"``), so a
+        plugin can answer in that rule's units: for ``"shadho"`` a value >= 1,
+        for ``"hwaware"`` a log-volume in normalised units (>= 0).
+    :return: a finite float, or ``None`` when this plugin does not know the
+        distribution.
+    """
+
+
+@hookspec
+def hwaware_register_components() -> Sequence[Component] | None:
+    """Return the named components this plugin provides.
+
+    Called once when the plugin manager is first built. A component is a
+    :class:`~hwaware_plugins.Component`: its ``kind`` (``"sampler"``,
+    ``"pruner"``, ``"executor"``, ``"scheduler"``, ``"algo"``...), its ``name``, the
+    ``framework`` it serves (``"optuna"``, ``"hyperopt"`` or ``None`` for
+    framework-neutral components) and a ``factory`` that builds it.
+
+    Two plugins that register the same ``(kind, name, framework)`` make the
+    registry raise :class:`~hwaware_plugins.errors.PluginError` at load time.
+
+    :return: a sequence of components, or ``None``.
+    """
+
+
+@hookspec
+def hwaware_trial_placed(event: TrialPlaced) -> None:
+    """Observe a trial being given a device and a subspace.
+
+    Called by executors and samplers right after the lease is taken and before
+    the objective runs. Observers must be fast and must not raise: an exception
+    is logged and swallowed, it never fails the trial.
+    """
+
+
+@hookspec
+def hwaware_trial_finished(event: TrialFinished) -> None:
+    """Observe a trial ending (complete, failed, pruned or timed out).
+
+    Called after the trial's result is recorded and before its lease is
+    released. Same rules as :func:`hwaware_trial_placed`.
+    """
+
+
+@hookspec
+def hwaware_lease_released(event: LeaseReleased) -> None:
+    """Observe a device lease being released or reclaimed from a dead holder.
+
+    Same rules as :func:`hwaware_trial_placed`.
+    """

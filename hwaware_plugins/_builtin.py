@@ -32,7 +32,7 @@ def hwaware_discover_devices(config: Mapping[str, Any]) -> Sequence[Device] | No
 
 @hookimpl
 def hwaware_register_components() -> Sequence[Component]:
-    """The core's schedulers and executors."""
+    """The core's complexity rules, schedulers, executors and training policies."""
     found: list[Component] = []
     for module_name in _COMPONENT_MODULES:
         module = __import__(module_name, fromlist=["COMPONENTS"])
@@ -42,6 +42,8 @@ def hwaware_register_components() -> Sequence[Component]:
 
 # Modules that define a module-level ``COMPONENTS`` list, one per area.
 _COMPONENT_MODULES: tuple[str, ...] = (
+    "hwaware_plugins.space._registry",
     "hwaware_plugins.scheduling._registry",
     "hwaware_plugins.executors._registry",
+    "hwaware_plugins.training._registry",
 )

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -98,7 +98,7 @@ def _provider_of(manager: pluggy.PluginManager, plugin: object) -> str:
     if plugin is _builtin:
         return CORE_PROVIDER
     name = manager.get_name(plugin)
-    return name or getattr(plugin, "__name__", type(plugin).__name__)
+    return str(name or getattr(plugin, "__name__", type(plugin).__name__))
 
 
 def _build_registry(manager: pluggy.PluginManager) -> dict[tuple[str, str, str | None], Component]:
@@ -107,7 +107,7 @@ def _build_registry(manager: pluggy.PluginManager) -> dict[tuple[str, str, str |
     for impl in reversed(hook.get_hookimpls()):
         provider = _provider_of(manager, impl.plugin)
         try:
-            provided: Iterable[Component] | None = impl.function()
+            provided = cast("Iterable[object] | None", impl.function())
         except Exception as exc:
             raise PluginError(
                 f"plugin {impl.plugin_name!r} ({provider}) failed to register components: {exc}"

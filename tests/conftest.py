@@ -1,0 +1,23 @@
+"""Test-session isolation: per-user state and caches go to a temporary folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep lease state and the speed cache of the tests out of the user's real folders."""
+    root = tmp_path_factory.mktemp("user")
+    saved = {key: os.environ.get(key) for key in ("XDG_RUNTIME_DIR", "XDG_CACHE_HOME")}
+    os.environ["XDG_RUNTIME_DIR"] = str(root / "run")
+    os.environ["XDG_CACHE_HOME"] = str(root / "cache")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -1,5 +1,32 @@
 """Devices: the model, probes (NVML, host, declared files, speed), the device pool and pinning."""
 
+from hwaware_plugins.hardware._declared import load_declared_devices, parse_declared_devices
 from hwaware_plugins.hardware._device import DEVICE_KINDS, Device, DeviceKind, this_host
+from hwaware_plugins.hardware._host import probe_host_devices
+from hwaware_plugins.hardware._inventory import (
+    DEVICES_ENV,
+    device_classes,
+    discover_devices,
+    resolve_devices,
+)
+from hwaware_plugins.hardware._nvml import foreign_process_count, probe_nvml_devices
+from hwaware_plugins.hardware._speed import REFERENCE_GFLOPS, calibrate, measure_speed
 
-__all__ = ["DEVICE_KINDS", "Device", "DeviceKind", "this_host"]
+__all__ = [
+    "DEVICES_ENV",
+    "DEVICE_KINDS",
+    "REFERENCE_GFLOPS",
+    "Device",
+    "DeviceKind",
+    "calibrate",
+    "device_classes",
+    "discover_devices",
+    "foreign_process_count",
+    "load_declared_devices",
+    "measure_speed",
+    "parse_declared_devices",
+    "probe_host_devices",
+    "probe_nvml_devices",
+    "resolve_devices",
+    "this_host",
+]

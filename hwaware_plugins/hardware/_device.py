@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 DeviceKind = Literal["cpu", "gpu", "mig"]
 DEVICE_KINDS: tuple[str, ...] = ("cpu", "gpu", "mig")
+SpeedSource = Literal["default", "declared", "measured"]
 
 
 def this_host() -> str:
@@ -40,6 +41,9 @@ class Device:
         (1 for GPUs; CPUs may expose several).
     :param speedup: speed per workload family (overrides ``speed`` for that family).
     :param utilization: GPU utilization percent when probed, or ``None``.
+    :param speed_source: where ``speed`` came from: ``"default"`` (nobody set it),
+        ``"declared"`` (a declared-device file; calibration leaves it alone) or
+        ``"measured"`` (the speed probe).
     """
 
     id: str
@@ -59,6 +63,7 @@ class Device:
     slots: int = 1
     speedup: Mapping[str, float] = field(default_factory=dict)
     utilization: float | None = None
+    speed_source: SpeedSource = "default"
 
     def __post_init__(self) -> None:
         if not self.device_class:

@@ -1,0 +1,232 @@
+"""Declared devices: describe hardware in a TOML file instead of probing it.
+
+Use it for machines that cannot be probed from here (other nodes, a simulated
+cluster) or to override what probes report. Format::
+
+    [[device]]
+    kind = "gpu"          # gpu | cpu | mig
+    name = "A100-40GB"    # required for gpu and mig
+    count = 4             # default 1
+    memory_gb = 40        # required for gpu and mig, optional for cpu
+    speed = 4.0           # relative speed, default 1.0
+    host = "node-a"       # default: this host
+    [device.speedup]      # optional: speed per workload family
+    mlp = 20.0
+
+Optional keys: ``device_class`` (default: the name), ``uuids`` (one per
+device), ``cores``, ``slots`` (default: ``cores`` for a cpu, else 1),
+``compute_capability`` (``[8, 0]``).
+
+Devices get ids ``"<host>/<kind>:<n>"``, numbered per host and kind across
+entries; they are assumed idle (free memory = total) and their speed is
+marked ``speed_source="declared"`` so calibration leaves it alone.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from hwaware_plugins.errors import DeviceConfigError
+from hwaware_plugins.hardware._device import DEVICE_KINDS, Device, DeviceKind, this_host
+
+ALLOWED_KEYS: tuple[str, ...] = (
+    "kind",
+    "name",
+    "count",
+    "memory_gb",
+    "speed",
+    "host",
+    "speedup",
+    "device_class",
+    "uuids",
+    "cores",
+    "slots",
+    "compute_capability",
+)
+"""Keys a ``[[device]]`` entry may have."""
+
+
+class _EntryError(Exception):
+    """A problem in one entry; turned into a DeviceConfigError with file and entry number."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text(entry: Mapping[str, Any], key: str, default: str | None) -> str | None:
+    value = entry.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _EntryError(f"{key!r} must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _int_at_least(entry: Mapping[str, Any], key: str, default: int | None, low: int) -> int | None:
+    value = entry.get(key, default)
+    if value is None:
+        return None
+    if not _is_int(value):
+        raise _EntryError(f"{key!r} must be an integer, got {value!r}")
+    if value < low:
+        raise _EntryError(f"{key!r} must be at least {low}, got {value}")
+    return int(value)
+
+
+def _kind(entry: Mapping[str, Any]) -> DeviceKind:
+    kind = entry.get("kind")
+    if kind is None:
+        raise _EntryError(f"missing 'kind' (one of {', '.join(DEVICE_KINDS)})")
+    if kind not in DEVICE_KINDS:
+        raise _EntryError(f"unknown kind {kind!r}; use one of {', '.join(DEVICE_KINDS)}")
+    return cast(DeviceKind, kind)
+
+
+def _memory_mb(entry: Mapping[str, Any], kind: str) -> int | None:
+    value = entry.get("memory_gb")
+    if value is None:
+        if kind != "cpu":
+            raise _EntryError(f"missing 'memory_gb' (device memory in GiB) for a {kind}")
+        return None
+    if not _is_number(value):
+        raise _EntryError(f"'memory_gb' must be a number, got {value!r}")
+    if value < 0:
+        raise _EntryError(f"'memory_gb' must not be negative, got {value}")
+    return round(float(value) * 1024)
+
+
+def _speed(entry: Mapping[str, Any]) -> float:
+    value = entry.get("speed", 1.0)
+    if not _is_number(value) or value <= 0:
+        raise _EntryError(f"'speed' must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _speedup(entry: Mapping[str, Any]) -> dict[str, float]:
+    table = entry.get("speedup", {})
+    if not isinstance(table, dict):
+        raise _EntryError("'speedup' must be a table of family = positive number")
+    for family, value in table.items():
+        if not _is_number(value) or value <= 0:
+            raise _EntryError(f"speedup {family!r} must be a positive number, got {value!r}")
+    return {str(k): float(v) for k, v in table.items()}
+
+
+def _uuids(entry: Mapping[str, Any], count: int) -> list[str | None]:
+    value = entry.get("uuids")
+    if value is None:
+        return [None] * count
+    if not isinstance(value, list) or not all(isinstance(u, str) and u for u in value):
+        raise _EntryError("'uuids' must be a list of non-empty strings")
+    if len(value) != count:
+        raise _EntryError(f"'uuids' has {len(value)} entries but count is {count}")
+    return list(value)
+
+
+def _capability(entry: Mapping[str, Any]) -> tuple[int, int] | None:
+    value = entry.get("compute_capability")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2 or not all(_is_int(v) for v in value):
+        raise _EntryError(f"'compute_capability' must be [major, minor], got {value!r}")
+    return (int(value[0]), int(value[1]))
+
+
+def _entry_devices(entry: object, counters: dict[tuple[str, str], int]) -> list[Device]:
+    """The devices of one ``[[device]]`` entry; ``counters`` numbers ids per host and kind."""
+    if not isinstance(entry, dict):
+        raise _EntryError("must be a table ([[device]])")
+    unknown = sorted(set(entry) - set(ALLOWED_KEYS))
+    if unknown:
+        raise _EntryError(f"unknown key {unknown[0]!r}; allowed keys: {', '.join(ALLOWED_KEYS)}")
+    kind = _kind(entry)
+    name = _text(entry, "name", "cpu" if kind == "cpu" else None)
+    if name is None:
+        raise _EntryError(f"missing 'name' for a {kind}")
+    count = cast(int, _int_at_least(entry, "count", 1, 1))
+    memory_mb = _memory_mb(entry, kind)
+    speed = _speed(entry)
+    speedup = _speedup(entry)
+    host = cast(str, _text(entry, "host", this_host()))
+    device_class = cast(str, _text(entry, "device_class", name))
+    cores = _int_at_least(entry, "cores", None, 1)
+    default_slots = cores if kind == "cpu" and cores is not None else 1
+    slots = cast(int, _int_at_least(entry, "slots", default_slots, 1))
+    capability = _capability(entry)
+    devices = []
+    for uuid in _uuids(entry, count):
+        number = counters.get((host, kind), 0)
+        counters[(host, kind)] = number + 1
+        devices.append(
+            Device(
+                id=f"{host}/{kind}:{number}",
+                kind=kind,
+                name=name,
+                uuid=uuid,
+                memory_total_mb=memory_mb,
+                memory_free_mb=memory_mb,
+                compute_capability=capability,
+                host=host,
+                speed=speed,
+                device_class=device_class,
+                cores=cores,
+                slots=slots,
+                speedup=dict(speedup),
+                speed_source="declared",
+            )
+        )
+    return devices
+
+
+def parse_declared_devices(text: str, *, source: str = "<string>") -> list[Device]:
+    """Parse a declared-device TOML document into devices (format: module docstring).
+
+    :param source: the file name used in error messages.
+    :raises DeviceConfigError: one line naming ``source``, the entry number and the problem.
+    Cost: O(size of the document + devices). Thread-safe.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DeviceConfigError(f"{source}: malformed TOML: {exc}") from exc
+    unknown = sorted(set(data) - {"device"})
+    if unknown:
+        raise DeviceConfigError(
+            f"{source}: unknown top-level key {unknown[0]!r}; declare devices as [[device]] tables"
+        )
+    entries = data.get("device")
+    if not entries:
+        raise DeviceConfigError(f"{source}: no [[device]] entries; add at least one")
+    if not isinstance(entries, list):
+        raise DeviceConfigError(f"{source}: 'device' must be an array of tables ([[device]])")
+    counters: dict[tuple[str, str], int] = {}
+    devices: list[Device] = []
+    for number, entry in enumerate(entries, start=1):
+        try:
+            devices.extend(_entry_devices(entry, counters))
+        except _EntryError as exc:
+            raise DeviceConfigError(f"{source}: [[device]] entry {number}: {exc}") from None
+    return devices
+
+
+def load_declared_devices(path: str | os.PathLike[str]) -> list[Device]:
+    """Read and parse a declared-device file (see :func:`parse_declared_devices`).
+
+    :raises DeviceConfigError: the file is missing or unreadable, or its content is invalid.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DeviceConfigError(f"{path}: declared-device file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DeviceConfigError(f"{path}: cannot read declared-device file: {exc}") from None
+    return parse_declared_devices(text, source=str(path))

@@ -1,0 +1,48 @@
+"""A discrete-event heterogeneous-cluster simulator replaying measured trials.
+
+- :func:`load_table` reads a trial table CSV (:class:`TrialTable`);
+- :func:`load_devices` / :func:`build_slots` turn a declared-device file into
+  worker slots (scaled to a worker count);
+- :func:`simulate` runs one scheduler on a virtual clock (:class:`RunResult`);
+- :func:`run_benchmark` compares schedulers over seeds (``hwaware bench scheduler``).
+"""
+
+from hwaware_plugins.simulation._benchmark import DEFAULT_SCHEDULERS, run_benchmark
+from hwaware_plugins.simulation._cluster import (
+    build_slots,
+    class_infos,
+    load_devices,
+    scaled_slot_counts,
+)
+from hwaware_plugins.simulation._engine import RunResult, simulate
+from hwaware_plugins.simulation._metrics import (
+    best_loss,
+    best_loss_curve,
+    models_per_hour,
+    time_to_target,
+)
+from hwaware_plugins.simulation._table import (
+    SubspaceTrials,
+    TrialTable,
+    infer_distributions,
+    load_table,
+)
+
+__all__ = [
+    "DEFAULT_SCHEDULERS",
+    "RunResult",
+    "SubspaceTrials",
+    "TrialTable",
+    "best_loss",
+    "best_loss_curve",
+    "build_slots",
+    "class_infos",
+    "infer_distributions",
+    "load_devices",
+    "load_table",
+    "models_per_hour",
+    "run_benchmark",
+    "scaled_slot_counts",
+    "simulate",
+    "time_to_target",
+]

@@ -1,0 +1,38 @@
+"""Scheduling benchmark: fcfs vs shadho vs hwaware on the committed table and device file.
+
+Writes docs/img/scheduler_best_loss.svg and benchmarks/results/scheduler.json.
+Run from the repository root (takes minutes: shadho fits 50 GPs every 10 results):
+
+    nice -n 10 .venv/bin/python benchmarks/bench_scheduler.py
+"""
+
+from __future__ import annotations
+
+import sys
+
+from hwaware_plugins.cli import main
+
+ARGS = [
+    "bench",
+    "scheduler",
+    "--table",
+    "benchmarks/data/digits_cash.csv",
+    "--devices",
+    "benchmarks/devices/hetero-150.toml",
+    "--workers",
+    "150",
+    "--seeds",
+    "20",
+    "--budget-hours",
+    "0.001",
+    "--json",
+    "benchmarks/results/scheduler.json",
+    "--svg",
+    "docs/img/scheduler_best_loss.svg",
+]
+
+if __name__ == "__main__":
+    import os
+
+    os.makedirs("benchmarks/results", exist_ok=True)
+    sys.exit(main(ARGS + sys.argv[1:]))

@@ -1,0 +1,66 @@
+"""Executors: run trials in worker processes pinned to leased device slots.
+
+:class:`LocalExecutor` runs each task in a fresh process on this node, pinned
+to a slot of a :class:`~hwaware_plugins.hardware._pool.DevicePool`; every task
+ends in a :class:`TaskOutcome` (``complete``, ``fail``, ``crash``, ``oom``,
+``timeout`` or ``cancelled``), never in an exception. See ``docs/executors.md``.
+
+Names are imported on first access, so a worker process (which imports
+``hwaware_plugins.executors._child``) does not pay for the executor's imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hwaware_plugins.executors._dask import SLOT_RESOURCE, DaskExecutor, HwawareWorkerPlugin
+    from hwaware_plugins.executors._future import TaskFuture
+    from hwaware_plugins.executors._local import ExecutorShutdownError, LocalExecutor
+    from hwaware_plugins.executors._oom import is_oom_error, next_memory_need
+    from hwaware_plugins.executors._outcome import TASK_STATES, Attempt, TaskOutcome
+    from hwaware_plugins.executors._payload import TaskSerializationError
+
+_WHERE: dict[str, str] = {
+    "DaskExecutor": "_dask",
+    "HwawareWorkerPlugin": "_dask",
+    "SLOT_RESOURCE": "_dask",
+    "TASK_STATES": "_outcome",
+    "Attempt": "_outcome",
+    "ExecutorShutdownError": "_local",
+    "LocalExecutor": "_local",
+    "TaskFuture": "_future",
+    "TaskOutcome": "_outcome",
+    "TaskSerializationError": "_payload",
+    "is_oom_error": "_oom",
+    "next_memory_need": "_oom",
+}
+
+__all__ = [
+    "SLOT_RESOURCE",
+    "TASK_STATES",
+    "Attempt",
+    "DaskExecutor",
+    "ExecutorShutdownError",
+    "HwawareWorkerPlugin",
+    "LocalExecutor",
+    "TaskFuture",
+    "TaskOutcome",
+    "TaskSerializationError",
+    "is_oom_error",
+    "next_memory_need",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

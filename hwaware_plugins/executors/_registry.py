@@ -2,6 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hwaware_plugins._components import Component
 
-COMPONENTS: list[Component] = []
+
+def _local(*args: Any, **kwargs: Any) -> Any:
+    from hwaware_plugins.executors._local import LocalExecutor
+
+    return LocalExecutor(*args, **kwargs)
+
+
+def _dask(*args: Any, **kwargs: Any) -> Any:
+    from hwaware_plugins.executors._dask import DaskExecutor
+
+    return DaskExecutor(*args, **kwargs)
+
+
+COMPONENTS: list[Component] = [
+    Component(
+        kind="executor",
+        name="local",
+        factory=_local,
+        framework=None,
+        description="one pinned worker process per task on this node; kills its process group",
+    ),
+    Component(
+        kind="executor",
+        name="dask",
+        factory=_dask,
+        framework=None,
+        description="a Dask cluster whose workers advertise their devices; pinned per task",
+    ),
+]

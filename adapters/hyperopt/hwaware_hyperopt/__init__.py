@@ -1,3 +1,35 @@
-"""hwaware-plugins adapter for hyperopt."""
+"""hwaware-plugins adapter for hyperopt: hardware-aware ``Trials`` and ``suggest``.
 
-__all__: list[str] = []
+- :class:`HardwareAwareTrials`: ``fmin(..., trials=HardwareAwareTrials())`` runs
+  evaluations in parallel, each in a worker process pinned to a leased device
+  slot (on this node, or on a Dask cluster with
+  :class:`hwaware_plugins.executors.DaskExecutor`);
+- :func:`suggest`: ``fmin(..., algo=suggest)`` chooses the ``hp.choice`` branch
+  by complexity and by a hardware-aware scheduler, then lets TPE (or any base
+  algorithm) sample inside it;
+- :func:`read_space` / :func:`branching`: the pyll graph read as the core's
+  search-space tree and its subspaces.
+
+Both are also registered components: ``hwaware_plugins.load("trials",
+"hwaware", framework="hyperopt")`` and ``load("algo", "hwaware", framework="hyperopt")``.
+"""
+
+from hwaware_hyperopt._branches import Branching, branching
+from hwaware_hyperopt._docs import MISC_KEY
+from hwaware_hyperopt._driver import TrialFailedError
+from hwaware_hyperopt._pyll import SpaceInfo, SwitchInfo, hp_distribution, read_space
+from hwaware_hyperopt._suggest import suggest
+from hwaware_hyperopt._trials import HardwareAwareTrials
+
+__all__ = [
+    "MISC_KEY",
+    "Branching",
+    "HardwareAwareTrials",
+    "SpaceInfo",
+    "SwitchInfo",
+    "TrialFailedError",
+    "branching",
+    "hp_distribution",
+    "read_space",
+    "suggest",
+]

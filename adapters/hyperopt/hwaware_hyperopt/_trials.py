@@ -1,0 +1,245 @@
+"""``HardwareAwareTrials``: a hyperopt ``Trials`` that runs evaluations in parallel, pinned."""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from hyperopt import base
+
+from hwaware_hyperopt._driver import run_fmin
+from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.hardware import Device, device_classes, resolve_devices
+from hwaware_plugins.scheduling import DeviceClassInfo
+
+_log = logging.getLogger(__name__)
+
+
+class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
+    """A ``hyperopt.Trials`` whose ``fmin`` runs evaluations in parallel on leased device slots.
+
+    Pass it to ``hyperopt.fmin(..., trials=HardwareAwareTrials())``. Each
+    evaluation runs in its own worker process pinned to one device slot
+    (``CUDA_VISIBLE_DEVICES`` by UUID, CPU affinity, thread counts) through an
+    executor; up to ``parallelism`` run at once. The search space is evaluated
+    in this process; only the objective and its point travel to the worker.
+
+    What each trial document records (see :mod:`hwaware_hyperopt._docs`):
+    ``misc["hwaware"]`` holds the device, its class, the slot, the executor's
+    state, the runtime, the peak memory and every placement attempt; a failed
+    trial is ``JOB_STATE_ERROR`` with ``misc["error"] = (kind, message)`` and
+    the worker's traceback in ``result["traceback"]``; a cancelled one is
+    ``JOB_STATE_CANCEL``. As with ``Trials``, only new, running and done
+    trials appear in ``trials.trials``; all are in ``trials._dynamic_trials``.
+
+    ``fmin`` options behave as with ``Trials``: ``max_evals`` counts the trials
+    already held (so a second ``fmin`` continues), ``timeout`` cancels the
+    running trials when it expires, ``loss_threshold`` and ``early_stop_fn``
+    stop the search and cancel what still runs, and with
+    ``catch_eval_exceptions=False`` an objective that raises stops the search
+    with :class:`TrialFailedError` (a crash, an out-of-memory failure or a
+    per-trial timeout is recorded and the search goes on). Ctrl-C kills every
+    worker's process group, marks the running trials cancelled and re-raises.
+    ``pass_expr_memo_ctrl`` and the progress bar are not supported.
+
+    Arguments are stored as given and validated when ``fmin`` starts.
+
+    :param devices: ``None`` (the executor's devices, else ``HWAWARE_DEVICES``
+        or a probe of this host), a declared-device file path, or a list of
+        :class:`~hwaware_plugins.hardware.Device`.
+    :param scheduler: the scheduler :func:`~hwaware_hyperopt.suggest` uses when
+        it is the ``algo`` (a registered name or a scheduler object).
+    :param executor: ``"local"`` (:class:`~hwaware_plugins.executors.LocalExecutor`
+        over ``devices``), another registered executor name, or an executor
+        object such as ``DaskExecutor(client)``.
+    :param parallelism: evaluations at once (default: the devices' slot count).
+    :param timeout_per_trial: seconds after which one evaluation is killed and
+        recorded as an ERROR trial with state ``timeout``.
+
+    Cost: per evaluation, one worker process start and the pickling of the
+    objective and its point; the driver waits on results, it never sleeps a
+    fixed poll interval. Thread-safety: run one ``fmin`` at a time per object.
+    After a run the object pickles (the executor is dropped and rebuilt on the
+    next ``fmin``; an executor given as an object is replaced by ``"local"``).
+    """
+
+    asynchronous = False
+    hwaware_next_device_class: str | None = None
+
+    def __init__(
+        self,
+        *,
+        devices: str | Sequence[Device] | None = None,
+        scheduler: Any = "hwaware",
+        executor: Any = "local",
+        parallelism: int | None = None,
+        timeout_per_trial: float | None = None,
+        exp_key: str | None = None,
+    ) -> None:
+        self.devices = devices
+        self.scheduler = scheduler
+        self.executor = executor
+        self.parallelism = parallelism
+        self.timeout_per_trial = timeout_per_trial
+        self._executor: Any = None
+        self._classes: list[DeviceClassInfo] | None = None
+        super().__init__(exp_key=exp_key, refresh=True)
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def _check(self) -> None:
+        p = self.parallelism
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
+            raise ConfigError(f"parallelism must be an int >= 1 or None, got {p!r}")
+        t = self.timeout_per_trial
+        if t is not None and (
+            isinstance(t, bool) or not isinstance(t, numbers.Real) or not t > 0
+        ):
+            raise ConfigError(f"timeout_per_trial must be a number > 0 or None, got {t!r}")
+
+    def resolved_devices(self) -> list[Device]:
+        """The devices trials are placed on (see ``devices``); cost: a probe or a file read."""
+        if self.devices is not None:
+            return resolve_devices(self.devices)
+        executor = self._executor if self._executor is not None else self.executor
+        if not isinstance(executor, str):
+            listed = getattr(executor, "devices", None)
+            if callable(listed):
+                return list(listed())
+            pool = getattr(executor, "pool", None)
+            if pool is not None and getattr(pool, "devices", None):
+                return list(pool.devices)
+        return resolve_devices(None)
+
+    @property
+    def hwaware_device_classes(self) -> list[DeviceClassInfo]:
+        """The device classes of :meth:`resolved_devices`, fastest first (cached)."""
+        if self._classes is None:
+            self._classes = device_classes(self.resolved_devices())
+        return self._classes
+
+    def executor_object(self) -> Any:
+        """The executor evaluations run on, built on first use from ``executor``."""
+        if self._executor is not None:
+            return self._executor
+        self._check()
+        if isinstance(self.executor, str):
+            from hwaware_plugins import load
+
+            if self.executor == "local":
+                self._executor = _local(self)
+            else:
+                self._executor = load("executor", self.executor, framework="hyperopt")
+        elif callable(getattr(self.executor, "submit", None)):
+            self._executor = self.executor
+        else:
+            raise ConfigError(
+                f"executor must be an executor name or an object with submit(), got "
+                f"{type(self.executor).__name__}; try executor='local'"
+            )
+        return self._executor
+
+    def slots(self) -> int:
+        """Evaluations run at once: ``parallelism``, else the devices' total slot count."""
+        self._check()
+        if self.parallelism is not None:
+            return self.parallelism
+        return max(1, sum(c.slots for c in self.hwaware_device_classes))
+
+    def close(self) -> None:
+        """Shut down an executor this object built (running evaluations are interrupted)."""
+        if self._executor is not None and self._executor is not self.executor:
+            self._executor.shutdown(wait=True, cancel_running=True)
+        self._executor = None
+
+    # -- hyperopt API ----------------------------------------------------------------------
+
+    def fmin(
+        self,
+        fn: Any,
+        space: Any,
+        algo: Any = None,
+        max_evals: int | None = None,
+        timeout: float | None = None,
+        loss_threshold: float | None = None,
+        max_queue_len: int = 1,
+        rstate: Any = None,
+        verbose: bool = False,
+        pass_expr_memo_ctrl: bool | None = None,
+        catch_eval_exceptions: bool = False,
+        return_argmin: bool = True,
+        show_progressbar: Any = True,
+        early_stop_fn: Any = None,
+        trials_save_file: str = "",
+    ) -> Any:
+        """Minimise ``fn`` over ``space``, evaluating in parallel (called by ``hyperopt.fmin``).
+
+        The arguments are ``hyperopt.fmin``'s; ``max_queue_len``, ``verbose``
+        and ``show_progressbar`` are accepted and ignored.
+        :raises ConfigError: ``pass_expr_memo_ctrl`` or an invalid argument.
+        :raises TrialFailedError: an objective raised and ``catch_eval_exceptions`` is false.
+        """
+        if pass_expr_memo_ctrl:
+            raise ConfigError(
+                "HardwareAwareTrials does not support pass_expr_memo_ctrl (the objective runs "
+                "in another process); take the point as the objective's argument"
+            )
+        base.validate_timeout(timeout)
+        base.validate_loss_threshold(loss_threshold)
+        if algo is None:
+            from hyperopt import tpe
+
+            algo = tpe.suggest
+        if rstate is None:
+            import numpy as np
+
+            rstate = np.random.default_rng()
+        run_fmin(
+            self, fn, space, algo,
+            max_evals=sys.maxsize if max_evals is None else int(max_evals),
+            timeout=timeout, loss_threshold=loss_threshold, rstate=rstate,
+            catch_eval_exceptions=catch_eval_exceptions, early_stop_fn=early_stop_fn,
+            trials_save_file=trials_save_file,
+        )
+        if return_argmin:
+            if len(self.trials) == 0:
+                raise ConfigError(
+                    "there are no evaluated trials, so there is no argmin; raise max_evals or "
+                    "timeout"
+                )
+            return self.argmin
+        if len(self.trials) > 0:
+            from hyperopt.fmin import space_eval
+
+            return space_eval(space, self.argmin)
+        return None
+
+    # -- pickling --------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The trial documents and settings, without the executor (rebuilt lazily)."""
+        state = dict(self.__dict__)
+        state["_executor"] = None
+        state["_classes"] = None
+        if not isinstance(state.get("executor"), str):
+            state["executor"] = "local"
+        if not isinstance(state.get("scheduler"), str):
+            state["scheduler"] = "hwaware"
+        state.pop("hwaware_next_device_class", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`__getstate__`."""
+        self.__dict__.update(state)
+
+
+def _local(trials: HardwareAwareTrials) -> Any:
+    from hwaware_plugins.executors import LocalExecutor
+
+    return LocalExecutor(
+        resolve_devices(trials.devices), max_workers=trials.parallelism,
+        timeout=trials.timeout_per_trial, framework="hyperopt",
+    )

@@ -1,0 +1,152 @@
+"""``optimize``: run a study's trials in one pinned worker process per device slot."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import optuna
+from optuna.storages import InMemoryStorage
+
+from hwaware_optuna._optimize_setup import (
+    check_count,
+    check_picklable,
+    check_seconds,
+    journal_copy,
+    node_name,
+    sigterm_as_exit,
+    spec_factory,
+)
+from hwaware_optuna._sampler import HardwareAwareSampler
+from hwaware_optuna._worker_budget import LocalBudget
+from hwaware_optuna._worker_supervisor import Summary, Supervisor
+from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.hardware import Device, resolve_devices
+from hwaware_plugins.hardware._pool import DevicePool
+
+_log = logging.getLogger("hwaware_optuna")
+
+EXECUTORS: tuple[str, ...] = ("local",)
+"""Executors :func:`optimize` knows: ``"local"`` (worker processes on this node)."""
+
+
+def optimize(
+    study: optuna.Study,
+    objective: Callable[[optuna.trial.Trial], Any],
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    devices: str | os.PathLike[str] | Sequence[Device] | None = None,
+    executor: str = "local",
+    max_retries: int = 0,
+    trial_timeout: float | None = None,
+) -> optuna.Study:
+    """Optimize ``study`` with one worker process per device slot of this node.
+
+    Each worker is started with its slot's pinning environment
+    (``CUDA_VISIBLE_DEVICES`` by UUID, thread counts, CPU affinity), so CUDA in
+    the objective only ever sees the slot's device; it joins the study through
+    its storage and runs trials one after the other with a
+    :class:`HardwareAwareSampler` restricted to its slot (the study's own
+    ``HardwareAwareSampler`` settings are kept; any other sampler becomes its
+    base sampler), so ``device_for(trial)`` and the ``hwaware:*`` placement
+    attributes are right. Each trial also records ``hwaware:node``,
+    ``hwaware:worker_pid`` and the real ``hwaware:slot_id``.
+
+    - ``n_trials`` counts new trials across all workers, exactly; queued
+      retries run on top of it. Without ``n_trials`` and ``timeout`` it runs
+      until interrupted.
+    - An objective that raises fails its trial (``hwaware:fail_reason`` =
+      ``"error: ..."``, or ``"oom: ..."`` for out-of-memory) and the run goes on.
+    - A worker that dies (``os._exit``, a signal, a segfault) fails its trial
+      with ``"crash: ..."``, gives its lease back and is replaced; with
+      ``max_retries`` a crashed or OOM trial is queued again (same parameters,
+      user attribute ``hwaware:retry``) and placed afresh by the next free worker.
+    - ``trial_timeout`` kills the worker's process group and fails the trial
+      with ``"timeout: ..."`` (not retried).
+    - Ctrl-C or SIGTERM kills every worker's process group, fails their trials
+      with ``"interrupted"`` and re-raises; nothing is left running.
+
+    An in-memory study is copied into a journal file in the working folder
+    (logged at INFO); its new trials are copied back into ``study`` at the end.
+
+    Cost: one interpreter start and study load per worker (about a second),
+    then per trial one ticket round-trip over a pipe on top of the trial itself.
+
+    :param study: the study; its storage must be reachable by child processes.
+    :param objective: a picklable callable (cloudpickle: module-level functions,
+        lambdas and closures over picklable values).
+    :param n_trials: new trials to run in total (``None``: no limit).
+    :param timeout: seconds after which no new trial starts.
+    :param devices: ``None`` (the study's ``HardwareAwareSampler`` devices, else
+        probe this node or ``$HWAWARE_DEVICES``), a declared-device file, or a
+        list of ``Device``.
+    :param executor: ``"local"`` (the only one: worker processes on this node;
+        use ``hwaware worker`` on each node for several).
+    :param max_retries: how often a crashed or OOM trial is queued again.
+    :param trial_timeout: seconds a trial may run.
+    :returns: the study holding the results: ``study`` itself, or for an
+        in-memory study its journal-file copy (``study`` also gets the trials).
+    :raises ConfigError: invalid arguments, an unpicklable objective, devices
+        that cannot be pinned, or a worker that cannot join the study.
+    """
+    check_count("n_trials", n_trials, low=0)
+    check_seconds("timeout", timeout)
+    check_seconds("trial_timeout", trial_timeout)
+    check_count("max_retries", max_retries, low=0, allow_none=False)
+    if executor not in EXECUTORS:
+        raise ConfigError(
+            f"unknown executor {executor!r}; optimize supports {', '.join(EXECUTORS)} (run "
+            "'hwaware worker' on every node to spread a study over several)"
+        )
+    check_picklable(objective)
+    sampler = study.sampler
+    hw = sampler if isinstance(sampler, HardwareAwareSampler) else None
+    resolved = resolve_devices(devices if devices is not None or hw is None else hw.devices)
+    pool = DevicePool(
+        resolved,
+        name=hw.pool_name if hw else "default",
+        state_dir=hw.state_dir if hw else None,
+        skip_foreign_processes=hw.skip_foreign_processes if hw else True,
+    )
+    slots = sum(capacity.slots_free for capacity in pool.free_capacity().values())
+    if n_trials == 0:
+        return study
+    in_memory = isinstance(study._storage, InMemoryStorage)
+    shared = journal_copy(study, os.getcwd()) if in_memory else study
+    before = len(shared.get_trials(deepcopy=False))
+    supervisor = Supervisor(
+        shared,
+        pool=pool,
+        spec_for=spec_factory(shared, objective, sampler=sampler, node=node_name(resolved)),
+        budget=LocalBudget(n_trials),
+        max_workers=max(1, min(slots, n_trials) if n_trials else slots),
+        timeout=timeout,
+        trial_timeout=trial_timeout,
+        max_retries=max_retries,
+        python=sys.executable,
+    )
+    try:
+        with sigterm_as_exit():
+            summary = supervisor.run()
+    finally:
+        if in_memory:
+            _copy_back(shared, study, before)
+    _report(summary)
+    return shared
+
+
+def _copy_back(source: optuna.Study, target: optuna.Study, before: int) -> None:
+    new = [t for t in source.get_trials(deepcopy=True) if t.number >= before]
+    target.add_trials([t for t in new if t.state.is_finished()])
+
+
+def _report(summary: Summary) -> None:
+    _log.info(
+        "optimize: %d trials started by %d worker processes (%d crashed, %d timed out, "
+        "%d retried)", summary.started, summary.workers_started, summary.crashed,
+        summary.timed_out, summary.retried,
+    )

@@ -1,0 +1,190 @@
+"""One node joining a shared study: what ``hwaware worker`` runs (see :func:`run_node`)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from hwaware_optuna._optimize_setup import (
+    check_count,
+    check_picklable,
+    check_seconds,
+    node_name,
+    sigterm_as_exit,
+    spec_factory,
+)
+from hwaware_optuna._sampler import HardwareAwareSampler
+from hwaware_optuna._worker_budget import StorageBudget
+from hwaware_optuna._worker_supervisor import Summary, Supervisor
+from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.hardware import resolve_devices
+from hwaware_plugins.hardware._pool import DevicePool
+
+_log = logging.getLogger("hwaware_optuna")
+
+DEFAULT_HEARTBEAT_S = 10
+"""RDB heartbeat interval: a node silent for twice this long has its running trials failed."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://`` as ``postgresql+psycopg2://`` when only psycopg2 is installed.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3. Other URLs are returned as given.
+    """
+    if not url.startswith("postgresql://"):
+        return url
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
+def open_storage(url: str, *, heartbeat_interval: int, max_retries: int) -> Any:
+    """An optuna storage from a URL the workers of every node can reach.
+
+    - ``postgresql://...``, ``mysql://...``, ``sqlite:///...``: an ``RDBStorage``
+      with a heartbeat, so the running trials of a dead node are failed (and,
+      with ``max_retries``, queued again) by the other nodes;
+    - ``redis://...``: a ``JournalStorage`` on optuna's ``JournalRedisBackend``;
+    - ``journal:PATH``: a ``JournalStorage`` on a journal file (one node, or a
+      shared file system with working locks).
+
+    :raises ConfigError: an unknown scheme or a storage that cannot be opened.
+    """
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages.journal import JournalFileBackend, JournalRedisBackend, JournalStorage
+
+    try:
+        if url.startswith("journal:"):
+            return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+        if url.startswith(("redis://", "rediss://", "unix://")):
+            return JournalStorage(JournalRedisBackend(url))
+        if "://" in url:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                callback = RetryHeartbeatStaleTrialCallback(max_retries) if max_retries else None
+                return RDBStorage(
+                    sqlalchemy_url(url),
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=2 * heartbeat_interval,
+                    heartbeat_stale_trial_callback=callback,
+                )
+    except Exception as exc:
+        raise ConfigError(f"cannot open storage {url!r}: {_one_line(exc)}") from None
+    raise ConfigError(
+        f"unknown storage URL {url!r}; use postgresql://..., mysql://..., sqlite:///FILE, "
+        "redis://HOST:PORT or journal:FILE"
+    )
+
+
+def load_objective(path: str) -> Callable[..., Any]:
+    """Import ``"package.module:function"``.
+
+    :raises ConfigError: a malformed path, a module that does not import, or a
+        missing or non-callable attribute.
+    """
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(f"--objective must be module:function, got {path!r}")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as 'python -m' would: modules of the working folder
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(f"cannot import objective module {module_name!r}: "
+                          f"{_one_line(exc)}") from None
+    value: Any = module
+    for part in attribute.split("."):
+        value = getattr(value, part, None)
+    if not callable(value):
+        raise ConfigError(f"{path!r} is not a callable in module {module_name!r}")
+    return value  # type: ignore[no-any-return]
+
+
+def load_shared_study(storage: Any, study_name: str, sampler: HardwareAwareSampler) -> Any:
+    """The study named ``study_name`` in ``storage``.
+
+    :raises ConfigError: no such study (the message lists the known names).
+    """
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+    except KeyError:
+        try:
+            names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        except Exception:
+            names = []
+        known = ", ".join(repr(n) for n in names[:10]) or "none"
+        raise ConfigError(
+            f"no study named {study_name!r} in the storage (studies: {known}); create it "
+            "first, e.g. optuna.create_study(study_name=..., storage=...)"
+        ) from None
+
+
+def run_node(
+    *,
+    storage: str,
+    study_name: str,
+    objective: str | Callable[..., Any],
+    devices: str | os.PathLike[str] | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    node: str | None = None,
+    seed: int | None = None,
+    max_retries: int = 0,
+    trial_timeout: float | None = None,
+    heartbeat_interval: int = DEFAULT_HEARTBEAT_S,
+) -> Summary:
+    """Join a shared study with this node's devices until its trial budget is reached.
+
+    Runs the same per-slot worker processes as :func:`hwaware_optuna.optimize`
+    (one per slot of this node's devices: probed, ``$HWAWARE_DEVICES`` or the
+    ``devices`` file), each with a ``HardwareAwareSampler(seed=seed + n)`` on its
+    slot. ``n_trials`` is the study's total (not this node's): workers stop
+    when that many non-retry trials exist in the storage; nodes deciding at the
+    same instant may overshoot it by up to one trial each. Each trial records
+    this node's name in ``hwaware:node`` (default: the devices' host).
+
+    Blocks; returns what this node did. Ctrl-C/SIGTERM: see ``optimize``.
+
+    :raises ConfigError: bad URL, unknown study, unimportable objective, bad devices.
+    """
+    check_count("n_trials", n_trials, low=1)
+    check_seconds("timeout", timeout)
+    check_seconds("trial_timeout", trial_timeout)
+    check_count("max_retries", max_retries, low=0, allow_none=False)
+    check_count("heartbeat_interval", heartbeat_interval, low=1, allow_none=False)
+    function = load_objective(objective) if isinstance(objective, str) else objective
+    check_picklable(function)
+    resolved = resolve_devices(devices)
+    opened = open_storage(storage, heartbeat_interval=heartbeat_interval,
+                          max_retries=max_retries)
+    sampler = HardwareAwareSampler(seed=seed)
+    study = load_shared_study(opened, study_name, sampler)
+    pool = DevicePool(resolved)
+    slots = sum(capacity.slots_free for capacity in pool.free_capacity().values())
+    name = node or node_name(resolved)
+    _log.info("node %s joins study %r with %d slots", name, study_name, slots)
+    supervisor = Supervisor(
+        study,
+        pool=pool,
+        spec_for=spec_factory(study, function, sampler=sampler, node=name),
+        budget=StorageBudget(study._storage, study._study_id, n_trials),
+        max_workers=max(1, slots),
+        timeout=timeout,
+        trial_timeout=trial_timeout,
+        max_retries=max_retries,
+    )
+    with sigterm_as_exit():
+        return supervisor.run()

@@ -1,0 +1,62 @@
+"""The chaos benchmark's hyperopt driver: ``fmin`` with ``HardwareAwareTrials``.
+
+Imports hyperopt and the ``hwaware_hyperopt`` adapter when called, never at
+import time (the core does not depend on either).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwaware_plugins.chaos._report import TrialResult
+from hwaware_plugins.chaos._retry import RetryingExecutor
+from hwaware_plugins.chaos._run import RunContext
+
+LABEL_PREFIX = "hyperopt-trial-"
+"""How ``HardwareAwareTrials`` labels its tasks (the chaos objective's trial key)."""
+
+
+def _result(doc: dict[str, Any]) -> TrialResult:
+    from hyperopt import base
+
+    info = doc.get("misc", {}).get("hwaware", {})
+    attempts = tuple(str(a[1]) for a in info.get("attempts") or [])
+    key = f"{LABEL_PREFIX}{doc['tid']}"
+    if doc["state"] == base.JOB_STATE_DONE:
+        ok = doc.get("result", {}).get("status") == base.STATUS_OK
+        return TrialResult(key, "complete" if ok else "fail", attempts)
+    if doc["state"] == base.JOB_STATE_ERROR:
+        reason = doc["misc"].get("error")
+        return TrialResult(key, str(info.get("state", "fail")), attempts, recorded=bool(reason))
+    if doc["state"] == base.JOB_STATE_CANCEL:
+        return TrialResult(key, "cancelled", attempts)
+    return TrialResult(key, f"hyperopt-state-{doc['state']}", attempts, recorded=False)
+
+
+def run_hyperopt(context: RunContext) -> list[TrialResult]:
+    """Run ``fmin`` over a two-parameter space; return every trial's result.
+
+    Failed evaluations are recorded (``catch_eval_exceptions=True``) as ERROR
+    trials whose ``misc["hwaware"]`` says ``crash``, ``oom`` or ``timeout``.
+    ``HardwareAwareTrials`` has no retry option, so retries come from a
+    :class:`RetryingExecutor` around the executor: a retried trial keeps its
+    trial id and its document lists every attempt.
+    """
+    import numpy as np
+    from hyperopt import fmin, hp, tpe
+
+    from hwaware_hyperopt import HardwareAwareTrials
+
+    settings = context.settings
+    executor = RetryingExecutor(context.executor, max_retries=settings.max_retries)
+    trials = HardwareAwareTrials(
+        devices=context.devices, executor=executor, timeout_per_trial=settings.timeout_s,
+        parallelism=context.slots,
+    )
+    space = {"x": hp.uniform("x", -1.0, 1.0), "y": hp.uniform("y", -1.0, 1.0)}
+    fmin(
+        context.objective, space, algo=tpe.suggest, max_evals=settings.trials, trials=trials,
+        rstate=np.random.default_rng(settings.seed), catch_eval_exceptions=True,
+        show_progressbar=False,
+    )
+    return [_result(doc) for doc in trials._dynamic_trials]

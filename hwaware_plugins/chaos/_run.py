@@ -1,0 +1,264 @@
+"""Running a chaos benchmark: set up devices, pool and ledger, drive a framework, audit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hwaware_plugins.chaos._ledger import Ledger
+from hwaware_plugins.chaos._objective import ChaosObjective
+from hwaware_plugins.chaos._plan import ChaosRates
+from hwaware_plugins.chaos._report import RunChecks, TrialResult, summarize
+from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.hardware import Device
+
+FRAMEWORKS: tuple[str, ...] = ("optuna", "hyperopt")
+"""Frameworks the chaos benchmark drives."""
+
+DRIVERS: tuple[str, ...] = ("optimize", "executor")
+"""How optuna trials run (see :class:`ChaosSettings`)."""
+
+DEFAULT_TRIAL_TIMEOUT_S = 2.0
+"""Per-trial timeout of the hyperopt and optuna-executor paths (work is at most 0.2 s)."""
+
+OPTIMIZE_TRIAL_TIMEOUT_S = 10.0
+"""Per-trial timeout with ``hwaware_optuna.optimize``: a fresh worker's first trial
+includes its warm-up (loading the plugins imports both frameworks: about 4 s on
+two busy cores)."""
+
+MIN_COMPLETED_WITH_RETRIES = 0.95
+"""With ``max_retries >= 2`` at least this share of the trials must complete."""
+
+
+def chaos_devices() -> list[Device]:
+    """Four declared GPUs of 16, 16, 40 and 80 GiB (one exclusive slot each).
+
+    Nothing uses CUDA: the devices give the pool real slots to lease and the
+    out-of-memory re-placement real memory sizes to grow into.
+    """
+    sizes = (16, 16, 40, 80)
+    return [
+        Device(
+            id=f"chaos/gpu:{n}", kind="gpu", name=f"chaos-{gb}GB", uuid=f"GPU-chaos-{n}",
+            memory_total_mb=gb * 1024, memory_free_mb=gb * 1024, host="chaos", index=n,
+            speed_source="declared",
+        )
+        for n, gb in enumerate(sizes)
+    ]
+
+
+@dataclass(frozen=True)
+class ChaosSettings:
+    """One chaos run. Validated by :meth:`validate` (called by :func:`run_chaos`).
+
+    :param framework: ``"optuna"`` or ``"hyperopt"``.
+    :param trials: trials requested.
+    :param rates: fault rates per attempt.
+    :param max_retries: retries of a crashed, out-of-memory or timed-out trial.
+    :param seed: fixes the faults, the work times and the framework's sampler.
+    :param trial_timeout: seconds after which a hung trial is killed; default
+        :data:`DEFAULT_TRIAL_TIMEOUT_S`, or :data:`OPTIMIZE_TRIAL_TIMEOUT_S` with
+        the ``optimize`` driver, whose trial clock also runs while a fresh
+        worker warms up (its first trial).
+    :param devices: the devices trials are placed on (default :func:`chaos_devices`).
+    :param work_s: seconds of work per attempt, ``(low, high)``.
+    :param max_oom_retries: re-placements of an out-of-memory trial by the executor.
+    :param driver: how optuna trials run: ``"optimize"`` (``hwaware_optuna.optimize``,
+        one long-lived worker process per slot) or ``"executor"`` (``ask``/``tell``
+        with one fresh worker process per attempt); hyperopt has one path.
+    """
+
+    framework: str
+    trials: int
+    rates: ChaosRates = field(default_factory=ChaosRates)
+    max_retries: int = 0
+    seed: int = 0
+    trial_timeout: float | None = None
+    devices: Sequence[Device] | None = None
+    work_s: tuple[float, float] = (0.05, 0.2)
+    max_oom_retries: int = 2
+    driver: str = "optimize"
+
+    @property
+    def timeout_s(self) -> float:
+        """The per-trial timeout in effect (``trial_timeout`` or the driver's default)."""
+        if self.trial_timeout is not None:
+            return self.trial_timeout
+        if self.framework == "optuna" and self.driver == "optimize":
+            return OPTIMIZE_TRIAL_TIMEOUT_S
+        return DEFAULT_TRIAL_TIMEOUT_S
+
+    def validate(self) -> None:
+        """Raise a one-line :class:`ConfigError` naming the first invalid setting."""
+        if self.framework not in FRAMEWORKS:
+            raise ConfigError(
+                f"unknown framework {self.framework!r}; use one of {', '.join(FRAMEWORKS)}"
+            )
+        for name in ("trials", "max_retries", "seed", "max_oom_retries"):
+            value = getattr(self, name)
+            low = 1 if name == "trials" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                flag = name.replace("_", "-")
+                raise ConfigError(f"{name} (--{flag}) must be an int >= {low}, got {value!r}")
+        if self.driver not in DRIVERS:
+            raise ConfigError(
+                f"unknown driver {self.driver!r} (--driver); use one of {', '.join(DRIVERS)}"
+            )
+        self.rates.validate()
+        t = self.timeout_s
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t < float("inf"):
+            raise ConfigError(f"trial_timeout (--trial-timeout) must be a number > 0, got {t!r}")
+        low, high = self.work_s
+        if not 0 <= low <= high < t:
+            raise ConfigError(
+                f"work time ({low}, {high}) s must satisfy 0 <= low <= high < the trial timeout"
+            )
+
+
+@dataclass
+class RunContext:
+    """What a framework driver gets: the objective, the executor and the settings."""
+
+    settings: ChaosSettings
+    objective: ChaosObjective
+    executor: Any
+    devices: list[Device]
+    slots: int
+    pool: Any = None
+    run_dir: str = ""
+
+
+class _LeaseWatch:
+    """Polls the pool's active leases and counts slots ever held twice at once."""
+
+    def __init__(self, pool: Any, period_s: float = 0.1) -> None:
+        self.pool = pool
+        self.period_s = period_s
+        self.doubles = 0
+        self.most = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-lease-watch", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.check()
+
+    def check(self) -> None:
+        leases = self.pool.active_leases()
+        counts = Counter(lease.slot_id for lease in leases)
+        self.doubles += sum(1 for n in counts.values() if n > 1)
+        self.most = max(self.most, len(leases))
+
+    def __enter__(self) -> _LeaseWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.check()
+
+
+Driver = Callable[[RunContext], list[TrialResult]]
+
+
+def _driver(framework: str, driver: str) -> Driver:
+    if framework == "hyperopt":
+        from hwaware_plugins.chaos._hyperopt import run_hyperopt
+
+        return run_hyperopt
+    from hwaware_plugins.chaos._optuna import run_optuna, run_optuna_optimize
+
+    return run_optuna_optimize if driver == "optimize" else run_optuna
+
+
+def run_chaos(settings: ChaosSettings, *, keep_dir: str | None = None) -> dict[str, Any]:
+    """Run ``settings.trials`` chaos trials with one framework; return the report.
+
+    Trials run through the framework's hardware-aware path on a private
+    device pool (its own name and state folder, so nothing else on the node
+    shares its leases) with a :class:`~hwaware_plugins.executors.LocalExecutor`.
+    Afterwards the run is audited: every trial's record is read back from the
+    framework's storage, the ledger is checked for double leases and for
+    processes still alive, the pool for leases still held. See
+    :func:`~hwaware_plugins.chaos._report.summarize` for the report's keys;
+    it also holds the settings and ``wall_s``.
+
+    :param keep_dir: keep the ledger in this (new or empty) folder instead of
+        a temporary one that is removed.
+    :raises ConfigError: invalid settings, or the framework's adapter is not installed.
+
+    Cost: about ``trials * (worker start + work) / slots`` seconds plus one
+    ``trial_timeout`` per hang. Not thread-safe (one run per process at a time).
+    """
+    settings.validate()
+    driver = _driver_checked(settings.framework, settings.driver)
+    from hwaware_plugins.executors import LocalExecutor
+    from hwaware_plugins.hardware._pool import DevicePool
+
+    run_dir = keep_dir or tempfile.mkdtemp(prefix="hwaware-chaos-")
+    os.makedirs(run_dir, exist_ok=True)
+    devices = list(settings.devices) if settings.devices is not None else chaos_devices()
+    pool = DevicePool(devices, name=f"chaos-{uuid.uuid4().hex[:12]}",
+                      state_dir=os.path.join(run_dir, "pool"))
+    objective = ChaosObjective(run_dir=run_dir, rates=settings.rates, seed=settings.seed,
+                               work_s=settings.work_s)
+    executor = LocalExecutor(pool, timeout=settings.timeout_s, kill_grace_s=1.0,
+                             max_oom_retries=settings.max_oom_retries,
+                             framework=settings.framework)
+    slots = sum(max(1, d.slots) for d in devices)
+    started = time.monotonic()
+    try:
+        with _LeaseWatch(pool) as watch:
+            try:
+                context = RunContext(settings, objective, executor, devices, slots, pool, run_dir)
+                results = driver(context)
+            finally:
+                executor.shutdown(wait=True, cancel_running=True)
+        wall = time.monotonic() - started
+        ledger = Ledger(run_dir)
+        checks = RunChecks(
+            double_leases=ledger.double_leases() + watch.doubles,
+            orphan_processes=len(set(ledger.live_processes()) | set(executor.running_pids())),
+            leases_held_at_end=len(pool.active_leases()),
+            extra={"most_leases_at_once": watch.most, "slots": slots},
+        )
+    finally:
+        pool.close()
+        if keep_dir is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    report = summarize(
+        results, requested=settings.trials, checks=checks,
+        min_completed_fraction=MIN_COMPLETED_WITH_RETRIES if settings.max_retries >= 2 else None,
+    )
+    report = {
+        "framework": settings.framework, **report, "wall_s": round(wall, 2),
+        "settings": {
+            "seed": settings.seed, "max_retries": settings.max_retries,
+            "trial_timeout_s": settings.timeout_s, "rates": asdict(settings.rates),
+            "work_s": list(settings.work_s), "max_oom_retries": settings.max_oom_retries,
+            "devices": [d.id for d in devices],
+            "driver": settings.driver if settings.framework == "optuna" else "fmin",
+        },
+    }
+    return report
+
+
+def _driver_checked(framework: str, driver: str) -> Driver:
+    adapter = {"optuna": "hwaware_optuna", "hyperopt": "hwaware_hyperopt"}[framework]
+    try:
+        __import__(adapter)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"--framework {framework} needs the {adapter} adapter ({exc}); install "
+            f"hwaware-{framework}"
+        ) from exc
+    return _driver(framework, driver)

@@ -1,0 +1,79 @@
+"""``hwaware worker``: join a shared Optuna study from this node (multi-node mode).
+
+Run it on every node against the same storage (PostgreSQL for several
+machines)::
+
+    hwaware worker --storage postgresql://user@db/hpo --study svm \\
+        --objective mypkg.objectives:svm --n-trials 200
+
+The optuna adapter is imported only when the command runs (the core never
+imports a framework); without it the command says how to install it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwaware_plugins.errors import ConfigError
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``worker`` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "worker",
+        help="run trials of a shared optuna study on this node's devices (one process per slot)",
+    )
+    parser.add_argument("--storage", required=True, metavar="URL",
+                        help="postgresql://..., sqlite:///FILE, redis://HOST:PORT or journal:FILE")
+    parser.add_argument("--study", required=True, metavar="NAME", help="the study to join")
+    parser.add_argument("--objective", required=True, metavar="MODULE:FUNCTION",
+                        help="the objective, importable on this node")
+    parser.add_argument("--devices", metavar="FILE",
+                        help="declared-device TOML file (default: $HWAWARE_DEVICES, else probe)")
+    parser.add_argument("--n-trials", type=int, metavar="N",
+                        help="the study's total trial budget, counted in the storage")
+    parser.add_argument("--timeout", type=float, metavar="S",
+                        help="start no new trial after S seconds")
+    parser.add_argument("--node", metavar="NAME",
+                        help="node name recorded in hwaware:node (default: the devices' host)")
+    parser.add_argument("--seed", type=int, help="seed of the samplers (offset per worker)")
+    parser.add_argument("--max-retries", type=int, default=0, metavar="N",
+                        help="queue a crashed trial again up to N times")
+    parser.add_argument("--trial-timeout", type=float, metavar="S",
+                        help="kill a trial's worker after S seconds")
+    parser.add_argument("--heartbeat", type=int, default=10, metavar="S",
+                        help="RDB heartbeat interval; dead nodes' trials fail after 2*S")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run this node's workers until the budget or the timeout; print one summary line."""
+    try:
+        from hwaware_optuna._worker_node import run_node
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("hwaware_optuna", "optuna"):
+            raise
+        raise ConfigError(
+            "hwaware worker needs the optuna adapter: pip install hwaware-optuna"
+        ) from None
+    summary = run_node(
+        storage=args.storage,
+        study_name=args.study,
+        objective=args.objective,
+        devices=args.devices,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        node=args.node,
+        seed=args.seed,
+        max_retries=args.max_retries,
+        trial_timeout=args.trial_timeout,
+        heartbeat_interval=args.heartbeat,
+    )
+    print(
+        f"hwaware worker: {summary.started} trials started by {summary.workers_started} "
+        f"worker processes ({summary.crashed} crashed, {summary.timed_out} timed out, "
+        f"{summary.retried} retried)"
+    )
+    return 0

@@ -1,0 +1,86 @@
+"""Validating executor settings and building the device pool (at first use)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from hwaware_plugins.errors import ConfigError
+
+
+def check_positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is ``None`` or a number > 0 (>= 0)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number, got {type(value).__name__}")
+    if value < 0 or (value == 0 and not allow_zero) or value != value:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be {bound}, got {value!r}")
+
+
+def resolve_pool(pool_or_devices: Any) -> Any:
+    """The pool to lease from: a pool as given, else a ``DevicePool`` over the devices.
+
+    ``None`` discovers this host's devices through the plugins' probes.
+    """
+    if pool_or_devices is not None and hasattr(pool_or_devices, "acquire"):
+        return pool_or_devices
+    from hwaware_plugins.hardware import Device, discover_devices
+    from hwaware_plugins.hardware._pool import DevicePool
+
+    if pool_or_devices is None:
+        devices = discover_devices()
+    elif isinstance(pool_or_devices, Sequence) and all(
+        isinstance(d, Device) for d in pool_or_devices
+    ):
+        devices = list(pool_or_devices)
+    else:
+        raise ConfigError(
+            f"pool_or_devices must be a DevicePool, a list of Device or None, got "
+            f"{type(pool_or_devices).__name__}"
+        )
+    if not devices:
+        raise ConfigError("LocalExecutor has no devices; declare some or pass a DevicePool")
+    return DevicePool(devices)
+
+
+def default_workers(pool: Any) -> int:
+    """Tasks placed at once by default: the slot count, four per device when memory-packed."""
+    devices = getattr(pool, "devices", None)
+    if not devices:
+        return os.cpu_count() or 1
+    if getattr(pool, "packing", "exclusive") == "memory":
+        return 4 * len(devices)
+    return max(1, sum(max(1, int(getattr(d, "slots", 1))) for d in devices))
+
+
+def check_settings(
+    *, max_workers: Any, timeout: Any, max_oom_retries: Any, oom_growth: Any,
+    kill_grace_s: Any, python: Any,
+) -> None:
+    """Raise a one-line :class:`ConfigError` naming the first invalid executor setting."""
+    if max_workers is not None and (
+        isinstance(max_workers, bool)
+        or not isinstance(max_workers, int)
+        or max_workers < 1
+    ):
+        raise ConfigError(f"max_workers must be an int >= 1, got {max_workers!r}")
+    check_positive("timeout", timeout)
+    if (
+        isinstance(max_oom_retries, bool)
+        or not isinstance(max_oom_retries, int)
+        or max_oom_retries < 0
+    ):
+        raise ConfigError(
+            f"max_oom_retries must be an int >= 0, got {max_oom_retries!r}"
+        )
+    check_positive("oom_growth", oom_growth)
+    if oom_growth <= 1:
+        raise ConfigError(f"oom_growth must be > 1, got {oom_growth!r}")
+    check_positive("kill_grace_s", kill_grace_s, allow_zero=True)
+    if not python or not os.access(python, os.X_OK):
+        raise ConfigError(
+            f"python {python!r} is not an executable; pass the interpreter path"
+        )

@@ -1,0 +1,138 @@
+"""Pinning a trial to its device: the environment a child needs and CPU affinity.
+
+GPUs are pinned through ``CUDA_VISIBLE_DEVICES``, which CUDA reads once, when it
+initialises; the variables must therefore be in place before the child imports
+anything that touches CUDA. CPU slots are pinned through thread-count variables
+and ``os.sched_setaffinity``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from hwaware_plugins.errors import ConfigError, HwawareError
+from hwaware_plugins.hardware._device import Device
+
+THREAD_COUNT_VARIABLES: tuple[str, ...] = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+)
+"""Variables set to the core count of a CPU slot so BLAS/OpenMP pools match the slot."""
+
+
+class PinningError(HwawareError, RuntimeError):
+    """Pinning cannot take effect in this process (CUDA already initialised, bad cores)."""
+
+
+def cuda_visible_value(device: Device) -> str:
+    """The ``CUDA_VISIBLE_DEVICES`` value selecting ``device``: its UUID, else its index.
+
+    :raises ConfigError: an accelerator with neither UUID nor index.
+    """
+    if device.uuid:
+        return device.uuid
+    if device.index is not None:
+        return str(device.index)
+    raise ConfigError(
+        f"device {device.id!r} ({device.kind}) has neither uuid nor index, so it cannot be "
+        "pinned; declare its uuid (GPU-... or MIG-...) or index"
+    )
+
+
+def pinning_env(
+    device: Device,
+    *,
+    cores: Sequence[int] | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Return the environment that pins a child process to ``device``.
+
+    GPU or MIG: ``CUDA_VISIBLE_DEVICES`` is the device UUID (the MIG UUID for a
+    MIG instance; the index when no UUID is known) and ``CUDA_DEVICE_ORDER`` is
+    ``PCI_BUS_ID``. CPU: ``CUDA_VISIBLE_DEVICES`` is empty (no GPU is visible)
+    and the thread-count variables (:data:`THREAD_COUNT_VARIABLES`) are the
+    number of ``cores`` (else ``device.cores``; left as in ``base`` when neither
+    is known). Always: ``HWAWARE_DEVICE_ID``, ``HWAWARE_DEVICE_CLASS`` and
+    ``HWAWARE_DEVICE_KIND``.
+
+    :param cores: the CPU core ids of the slot (CPU devices only).
+    :param base: the environment to start from; ``None`` means a copy of
+        ``os.environ`` (pass ``{}`` to get only the pinning variables).
+    Cost: a dict copy. Pure apart from reading ``os.environ`` when ``base`` is ``None``.
+
+    :raises ConfigError: an accelerator that cannot be addressed, or an empty ``cores``.
+    """
+    env = dict(os.environ if base is None else base)
+    if device.is_accelerator:
+        env["CUDA_VISIBLE_DEVICES"] = cuda_visible_value(device)
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    else:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        if cores is not None and len(cores) == 0:
+            raise ConfigError(
+                f"empty core list for CPU device {device.id!r}; give at least one core"
+            )
+        count = len(cores) if cores is not None else device.cores
+        if count is not None:
+            for name in THREAD_COUNT_VARIABLES:
+                env[name] = str(count)
+    env["HWAWARE_DEVICE_ID"] = device.id
+    env["HWAWARE_DEVICE_CLASS"] = device.device_class
+    env["HWAWARE_DEVICE_KIND"] = device.kind
+    return env
+
+
+def cuda_initialized() -> bool:
+    """True when ``torch`` is imported in this process and has initialised CUDA.
+
+    Never imports torch itself. Cost: a dictionary look-up and one call.
+    """
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    if cuda is None:
+        return False
+    try:
+        return bool(cuda.is_initialized())
+    except Exception:  # a half-imported or stubbed torch: it cannot have initialised CUDA
+        return False
+
+
+def apply_pinning_in_child(
+    env: Mapping[str, str], cpu_affinity: Sequence[int] | None = None
+) -> None:
+    """Pin the current process: update ``os.environ`` from ``env`` and set CPU affinity.
+
+    Call it first thing in a freshly forked or spawned child, before anything
+    imports CUDA. Affinity is set with ``os.sched_setaffinity`` where the
+    platform has it and silently skipped elsewhere. Not thread-safe: call it
+    while the child is still single-threaded.
+
+    :raises PinningError: CUDA is already initialised in this process and
+        ``env`` would change ``CUDA_VISIBLE_DEVICES`` (the change could not take
+        effect), or the kernel refused the affinity.
+    :raises ConfigError: an empty ``cpu_affinity``.
+    """
+    wanted = env.get("CUDA_VISIBLE_DEVICES")
+    if (
+        wanted is not None
+        and wanted != os.environ.get("CUDA_VISIBLE_DEVICES")
+        and cuda_initialized()
+    ):
+        raise PinningError(
+            f"CUDA is already initialised in process {os.getpid()}, so CUDA_VISIBLE_DEVICES="
+            f"{wanted!r} cannot take effect; pin the worker before it imports or uses torch.cuda"
+        )
+    if cpu_affinity is not None and len(cpu_affinity) == 0:
+        raise ConfigError("empty cpu_affinity; give at least one core id or None")
+    os.environ.update(env)
+    if cpu_affinity is not None and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, list(cpu_affinity))
+        except OSError as exc:
+            raise PinningError(
+                f"cannot pin process {os.getpid()} to cores {list(cpu_affinity)}: {exc}; "
+                "use core ids from os.sched_getaffinity(0)"
+            ) from exc

@@ -1,0 +1,33 @@
+"""Objectives the hyperopt adapter tests run in worker processes (stdlib imports only)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+
+def square(point: dict[str, Any]) -> float:
+    """The loss ``x ** 2``."""
+    return float(point["x"]) ** 2
+
+
+def timed(point: dict[str, Any]) -> dict[str, Any]:
+    """Sleep ``point["sleep"]`` seconds; report start, end and the pinned device."""
+    started = time.time()
+    time.sleep(float(point.get("sleep", 0.3)))
+    return {"loss": float(point["x"]) ** 2, "status": "ok", "start": started,
+            "end": time.time(), "device": os.environ.get("HWAWARE_DEVICE_ID")}
+
+
+def fails_above(point: dict[str, Any]) -> float:
+    """Raise ``ValueError`` when ``x > 0``, else return ``x ** 2``."""
+    if float(point["x"]) > 0:
+        raise ValueError(f"x={point['x']} is positive")
+    return float(point["x"]) ** 2
+
+
+def sleepy(point: dict[str, Any]) -> float:
+    """Sleep 30 s (to be interrupted or timed out)."""
+    time.sleep(30)
+    return 0.0

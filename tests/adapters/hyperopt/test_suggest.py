@@ -1,0 +1,80 @@
+"""``suggest``: branch choice by complexity and scheduler, the base algo inside the branch."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+
+import numpy as np
+import pytest
+from hwaware_hyperopt import MISC_KEY, suggest
+from hwaware_hyperopt._suggest import warmup_pick, warmup_quotas
+from hyperopt import Trials, fmin, hp, rand
+from hyperopt.fmin import generate_trials_to_calculate
+
+from hwaware_plugins.errors import ConfigError
+
+# Three top-level branches of very different complexity.
+SPACE = hp.choice("model", [
+    {"x": hp.uniform("x0", 0, 1)},
+    {"a": hp.uniform("a", 0, 1), "b": hp.loguniform("b", -5, 5), "c": hp.randint("c", 50)},
+    {"p": hp.uniform("p", 0, 1), "q": hp.loguniform("q", -10, 10), "r": hp.randint("r", 100),
+     "s": hp.normal("s", 0, 1), "t": hp.uniform("t", 0, 1), "u": hp.qloguniform("u", 0, 8, 1)},
+])
+
+
+def _counts(trials: Trials) -> Counter[str]:
+    return Counter(t["misc"][MISC_KEY]["subspace"] for t in trials.trials)
+
+
+@pytest.mark.parametrize("scheduler", ["fcfs", "hwaware"])
+def test_every_branch_sampled_and_complex_ones_get_more(scheduler: str) -> None:
+    trials = Trials()
+    algo = functools.partial(suggest, scheduler=scheduler, base_algo=rand.suggest)
+    fmin(lambda p: 1.0, SPACE, algo=algo, max_evals=90, trials=trials,
+         rstate=np.random.default_rng(0), show_progressbar=False)
+    counts = _counts(trials)
+    assert set(counts) == {"model=0", "model=1", "model=2"}
+    assert counts["model=2"] == max(counts.values())
+    assert counts["model=2"] > counts["model=0"]
+    if scheduler == "fcfs":  # without the scheduler's own preferences, complexity orders all
+        assert counts["model=2"] > counts["model=1"] > counts["model=0"]
+
+
+def test_tpe_inside_branch_keeps_documents_consistent() -> None:
+    trials = Trials()
+    best = fmin(lambda p: (p["x"] - 0.3) ** 2 if "x" in p else 1.0,
+                hp.choice("m", [{"x": hp.uniform("x", 0, 1)}, {"y": hp.uniform("y", 0, 1)}]),
+                algo=suggest, max_evals=40, trials=trials, rstate=np.random.default_rng(1),
+                show_progressbar=False)
+    for t in trials.trials:
+        vals = t["misc"]["vals"]
+        branch = t["misc"][MISC_KEY]["subspace"]
+        assert branch == f"m={vals['m'][0]}"
+        assert (len(vals["x"]) == 1) == (vals["m"][0] == 0)
+    assert best["m"] == 0 and abs(best["x"] - 0.3) < 0.2
+
+
+def test_numpy_scalars_in_existing_documents() -> None:
+    points = [{"m": np.int64(0), "x": np.float64(0.5)}, {"m": np.int64(1), "y": np.float64(0.1)}]
+    trials = generate_trials_to_calculate(points)
+    space = hp.choice("m", [{"x": hp.uniform("x", 0, 1)}, {"y": hp.uniform("y", 0, 1)}])
+    fmin(lambda p: 0.5, space, algo=suggest, max_evals=10, trials=trials,
+         rstate=np.random.default_rng(2), show_progressbar=False)
+    assert len(trials.trials) >= 10 and all(t["result"]["status"] == "ok" for t in trials.trials)
+    assert {t["misc"][MISC_KEY]["subspace"] for t in trials.trials[2:]} <= {"m=0", "m=1"}
+
+
+def test_bad_options_raise_config_errors() -> None:
+    with pytest.raises(ConfigError, match="scheduler"):
+        fmin(lambda p: 0.0, SPACE, algo=functools.partial(suggest, scheduler=3), max_evals=1,
+             trials=Trials(), show_progressbar=False)
+    with pytest.raises(ConfigError, match="warmup"):
+        fmin(lambda p: 0.0, SPACE, algo=functools.partial(suggest, warmup=-1), max_evals=1,
+             trials=Trials(), show_progressbar=False)
+
+
+def test_warmup_helpers() -> None:
+    assert warmup_quotas([0.0, 2.3, 10.1], 1.0) == [1, 3, 11]
+    assert warmup_pick([1, 3, 11], [1, 3, 11], 0.5) is None
+    assert warmup_pick([1, 0, 11], [1, 3, 11], 0.99) == 1

@@ -1,0 +1,129 @@
+"""``HardwareAwareTrials``: parallel pinned evaluations that behave like ``Trials``."""
+
+from __future__ import annotations
+
+import _thread
+import pickle
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hwaware_hyperopt import MISC_KEY, HardwareAwareTrials, TrialFailedError, suggest
+from hyperopt import STATUS_OK, fmin, hp
+from hyperopt.base import JOB_STATE_CANCEL, JOB_STATE_ERROR
+
+from hwaware_plugins.errors import ConfigError
+
+from . import _objectives
+from .conftest import cpus
+
+SPACE = {"x": hp.uniform("x", -1, 1), "sleep": 0.3}
+Make = Callable[..., Any]
+
+
+def _run(trials: HardwareAwareTrials, fn: Any = _objectives.square, **options: Any) -> Any:
+    options.setdefault("max_evals", 6)
+    return fmin(fn, options.pop("space", SPACE), trials=trials, show_progressbar=False,
+                rstate=np.random.default_rng(0), **options)
+
+
+def test_three_slots_overlap_but_never_more(make_executor: Make) -> None:
+    trials = HardwareAwareTrials(executor=make_executor(cpus(3)))
+    _run(trials, _objectives.timed, max_evals=9)
+    spans = [(t["result"]["start"], t["result"]["end"]) for t in trials.trials]
+    overlap = [sum(s <= a < e for s, e in spans) for a, _ in spans]
+    assert max(overlap) == 3
+    devices = {t["misc"][MISC_KEY]["device_id"] for t in trials.trials}
+    assert devices == {"cpu:0", "cpu:1", "cpu:2"}
+    for t in trials.trials:
+        assert t["result"]["device"] == t["misc"][MISC_KEY]["device_id"]
+        assert t["misc"][MISC_KEY]["device_class"] == "cpu"
+
+
+def test_best_trial_losses_argmin_and_continuing_after_pickle(make_executor: Make) -> None:
+    trials = HardwareAwareTrials(executor=make_executor())
+    best = _run(trials, algo=suggest)
+    assert len(trials.trials) == 6 and all(loss is not None for loss in trials.losses())
+    assert best == trials.argmin and trials.best_trial["result"]["status"] == STATUS_OK
+    restored = pickle.loads(pickle.dumps(trials))
+    assert restored.executor == "local" and len(restored.trials) == 6
+    restored.executor = make_executor()
+    _run(restored, algo=suggest, max_evals=9)
+    assert len(restored.trials) == 9
+
+
+def test_objective_error_becomes_error_trial_with_traceback(make_executor: Make) -> None:
+    trials = HardwareAwareTrials(executor=make_executor())
+    _run(trials, _objectives.fails_above, max_evals=10, catch_eval_exceptions=True)
+    errors = [t for t in trials._dynamic_trials if t["state"] == JOB_STATE_ERROR]
+    assert errors and all(t["misc"]["vals"]["x"][0] > 0 for t in errors)
+    assert "ValueError" in errors[0]["misc"]["error"][1]
+    assert "fails_above" in errors[0]["result"]["traceback"]
+    with pytest.raises(TrialFailedError, match="ValueError"):
+        _run(HardwareAwareTrials(executor=make_executor()), _objectives.fails_above,
+             max_evals=20)
+
+
+def test_loss_threshold_and_early_stop(make_executor: Make) -> None:
+    trials = HardwareAwareTrials(executor=make_executor())
+    _run(trials, max_evals=200, loss_threshold=0.5)
+    assert len(trials.trials) < 200 and min(trials.losses()) < 0.5
+    calls: list[int] = []
+
+    def stop_after_four(t: Any, *args: Any) -> tuple[bool, list[Any]]:
+        calls.append(len(t.trials))
+        return sum(r["status"] == STATUS_OK for r in t.results) >= 4, []
+
+    trials = HardwareAwareTrials(executor=make_executor())
+    _run(trials, max_evals=100, early_stop_fn=stop_after_four)
+    assert calls and len(trials.trials) <= 4 + 3
+
+
+def test_timeout_cancels_running_trials(make_executor: Make) -> None:
+    trials = HardwareAwareTrials(executor=make_executor())
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="no evaluated trials"):
+        _run(trials, _objectives.sleepy, max_evals=10, timeout=1)
+    assert time.monotonic() - started < 10
+    cancelled = [t for t in trials._dynamic_trials if t["state"] == JOB_STATE_CANCEL]
+    assert len(cancelled) == 3 and "timeout" in cancelled[0]["misc"]["error"][1]
+
+
+def test_timeout_per_trial_records_timeout_state(make_executor: Make) -> None:
+    trials = HardwareAwareTrials(executor=make_executor(), timeout_per_trial=0.5)
+    with pytest.raises(ConfigError):
+        _run(trials, _objectives.sleepy, max_evals=3)
+    states = {t["misc"][MISC_KEY]["state"] for t in trials._dynamic_trials}
+    assert states == {"timeout"}
+
+
+def test_invalid_settings_are_reported() -> None:
+    with pytest.raises(ConfigError, match="parallelism"):
+        HardwareAwareTrials(devices=cpus(1), parallelism=0).slots()
+    with pytest.raises(ConfigError, match="pass_expr_memo_ctrl"):
+        HardwareAwareTrials(devices=cpus(1)).fmin(_objectives.square, SPACE,
+                                                  pass_expr_memo_ctrl=True)
+
+
+def test_ctrl_c_kills_workers_and_marks_running_trials_cancelled(make_executor: Make) -> None:
+    trials = HardwareAwareTrials(executor=make_executor(cpus(2)))
+    timer = threading.Timer(1.0, _thread.interrupt_main)
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        _run(trials, _objectives.sleepy, max_evals=5)
+    timer.join()
+    assert time.monotonic() - started < 10
+    cancelled = [t for t in trials._dynamic_trials if t["state"] == JOB_STATE_CANCEL]
+    assert len(cancelled) == 2 and "KeyboardInterrupt" in cancelled[0]["misc"]["error"][1]
+
+
+def test_registered_components() -> None:
+    from hwaware_plugins import load
+
+    trials = load("trials", "hwaware", framework="hyperopt", devices=cpus(2), parallelism=2)
+    assert isinstance(trials, HardwareAwareTrials) and trials.slots() == 2
+    assert load("algo", "hwaware", framework="hyperopt") is suggest

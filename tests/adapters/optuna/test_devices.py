@@ -1,0 +1,67 @@
+"""device_for / torch_device_for: the running trial's leased device."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import optuna
+import pytest
+from hwaware_optuna import device_for, torch_device_for
+from hwaware_optuna._devices import cuda_ordinal
+
+from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.hardware import Device
+
+from ._helpers import gpu
+
+
+def test_device_for_returns_the_leased_device_while_running(make_sampler: Any) -> None:
+    seen: dict[int, Device] = {}
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        seen[trial.number] = device_for(trial)
+        return 0.0
+
+    study = optuna.create_study(sampler=make_sampler())
+    study.optimize(objective, n_trials=3)
+    for trial in study.trials:
+        assert seen[trial.number].id == trial.user_attrs["hwaware:device_id"]
+        assert seen[trial.number].kind == "gpu"
+
+    finished = study.trials[0]
+    with pytest.raises(ConfigError, match="holds no device lease"):
+        device_for(cast(Any, finished))
+
+
+def test_device_for_needs_the_hardware_aware_sampler() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    with pytest.raises(ConfigError, match="HardwareAwareSampler"):
+        device_for(trial)
+
+
+def test_torch_device_for_gpu_and_cpu(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hwaware_optuna import HardwareAwareSampler
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    cpu = Device(id="cpu", kind="cpu", name="cpu", host="test-host")
+    for devices, expected in (([gpu(2)], "cuda:2"), ([cpu], "cpu")):
+        sampler = HardwareAwareSampler(devices=devices, state_dir=tmp_path / expected, seed=0)
+        study = optuna.create_study(sampler=sampler)
+        trial = study.ask()
+        assert str(torch_device_for(trial)) == expected
+        study.tell(trial, 0.0)
+
+
+def test_cuda_ordinal_rules() -> None:
+    device = gpu(3)
+    assert cuda_ordinal(device, None) == 3  # in-process: the physical index
+    assert cuda_ordinal(device, "GPU-3") == 0  # a process pinned to it
+    assert cuda_ordinal(device, "1,3") == 1
+    declared = Device(id="node/gpu:5", kind="gpu", name="A100", host="node")
+    assert cuda_ordinal(declared, None) == 5  # declared GPUs: the number of their id
+    with pytest.raises(ConfigError, match="not visible"):
+        cuda_ordinal(device, "GPU-0")
+    mig = Device(id="mig:0.1", kind="mig", name="A100 MIG", uuid="MIG-x", host="node")
+    with pytest.raises(ConfigError, match="MIG instance"):
+        cuda_ordinal(mig, None)

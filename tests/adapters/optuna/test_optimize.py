@@ -1,0 +1,164 @@
+"""``hwaware_optuna.optimize``: per-slot pinned worker processes on declared devices."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+from hwaware_optuna import HardwareAwareSampler
+from hwaware_optuna._optimize import optimize
+from optuna.trial import TrialState
+
+from hwaware_plugins.errors import ConfigError
+
+GPU_UUID = "GPU-11111111-2222-3333-4444-555555555555"
+
+
+def _devices(folder: Path, *, cpu_slots: int, gpu: bool) -> Path:
+    text = f'[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\nslots = {cpu_slots}\n'
+    if gpu:
+        text += (
+            '\n[[device]]\nkind = "gpu"\nname = "FakeGPU"\nmemory_gb = 8\nhost = "node-t"\n'
+            f'uuids = ["{GPU_UUID}"]\n'
+        )
+    path = folder / "devices.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _study(folder: Path) -> optuna.Study:
+    sampler = HardwareAwareSampler(seed=0, state_dir=folder / "pool")
+    return optuna.create_study(sampler=sampler)
+
+
+def _no_children() -> None:
+    deadline = time.monotonic() + 5
+    while psutil.Process().children(recursive=True) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert psutil.Process().children(recursive=True) == []
+
+
+def pinned(trial: optuna.trial.Trial) -> float:
+    """Records what the worker process saw; slow enough that every worker gets trials."""
+    x = trial.suggest_float("x", -1, 1)
+    trial.set_user_attr("cuda_visible", os.environ.get("CUDA_VISIBLE_DEVICES"))
+    trial.set_user_attr("pid", os.getpid())
+    time.sleep(0.3)
+    return x * x
+
+
+def crash_once(trial: optuna.trial.Trial) -> float:
+    """Kills its worker process on trial 1 (not on its retry)."""
+    x = trial.suggest_float("x", -1, 1)
+    if trial.number == 1 and "hwaware:retry" not in trial.user_attrs:
+        os._exit(3)
+    return x * x
+
+
+def hang_first(trial: optuna.trial.Trial) -> float:
+    """Trial 0 hangs far past any timeout."""
+    if trial.number == 0:
+        time.sleep(60)
+    return trial.suggest_float("x", -1, 1)
+
+
+def test_three_slots_run_in_three_pinned_processes_with_an_exact_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path)
+    with caplog.at_level(logging.INFO, logger="hwaware_optuna"):
+        result = optimize(study, pinned, n_trials=7,
+                          devices=_devices(tmp_path, cpu_slots=2, gpu=True))
+    journals = list(tmp_path.glob("*.hwaware-journal.log"))
+    assert len(journals) == 1
+    assert any(str(journals[0]) in message for message in caplog.messages)
+    assert result.study_name == study.study_name
+    for trials in (study.trials, result.trials):
+        assert len(trials) == 7
+        assert {t.state for t in trials} == {TrialState.COMPLETE}
+    by_pid: dict[int, set[str]] = {}
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        by_pid.setdefault(attrs["pid"], set()).add(attrs["hwaware:slot_id"])
+        expected = GPU_UUID if attrs["hwaware:device_kind"] == "gpu" else ""
+        assert attrs["cuda_visible"] == expected
+        assert attrs["hwaware:node"] == "node-t"
+    assert len(by_pid) == 3  # one process per slot, each staying on its own slot
+    assert all(len(slots) == 1 for slots in by_pid.values())
+    _no_children()
+
+
+def test_a_crash_fails_only_its_trial_and_is_retried_on_a_fresh_placement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path)
+    optimize(study, crash_once, n_trials=4, max_retries=1,
+             devices=_devices(tmp_path, cpu_slots=2, gpu=False))
+    crashed = study.trials[1]
+    assert crashed.state == TrialState.FAIL
+    assert crashed.user_attrs["hwaware:fail_reason"].startswith("crash: ")
+    retries = [t for t in study.trials if t.user_attrs.get("hwaware:retry") == 1]
+    assert len(retries) == 1
+    retry = retries[0]
+    assert retry.state == TrialState.COMPLETE
+    assert retry.params == crashed.params
+    assert retry.user_attrs["hwaware:trial"] == retry.number  # placed again, not copied
+    assert "hwaware:fail_reason" not in retry.user_attrs
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 4  # three new trials and the retry; n_trials counts new ones
+    _no_children()
+
+
+def test_trial_timeout_kills_the_worker_and_fails_the_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path)
+    started = time.monotonic()
+    optimize(study, hang_first, n_trials=3, trial_timeout=2.0,
+             devices=_devices(tmp_path, cpu_slots=1, gpu=False))
+    assert time.monotonic() - started < 30
+    first = study.trials[0]
+    assert first.state == TrialState.FAIL
+    assert first.user_attrs["hwaware:fail_reason"].startswith("timeout: ")
+    assert [t.state for t in study.trials[1:]] == [TrialState.COMPLETE] * 2
+    _no_children()
+
+
+def test_an_unpicklable_objective_is_refused_in_one_line(tmp_path: Path) -> None:
+    lock = threading.Lock()
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        with lock:
+            return 0.0
+
+    with pytest.raises(ConfigError, match="cannot be sent to worker processes") as info:
+        optimize(_study(tmp_path), objective, n_trials=1,
+                 devices=_devices(tmp_path, cpu_slots=1, gpu=False))
+    assert "\n" not in str(info.value)
+    assert psutil.Process().children(recursive=True) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"n_trials": -1}, "n_trials"),
+        ({"timeout": 0}, "timeout"),
+        ({"trial_timeout": float("nan")}, "trial_timeout"),
+        ({"max_retries": 1.5}, "max_retries"),
+        ({"executor": "ray"}, "unknown executor"),
+    ],
+)
+def test_bad_arguments_raise_config_errors(
+    tmp_path: Path, options: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        optimize(_study(tmp_path), pinned, **options)  # type: ignore[arg-type]

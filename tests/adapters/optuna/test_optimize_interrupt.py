@@ -1,0 +1,68 @@
+"""SIGTERM or Ctrl-C during ``optimize``: every worker group dies, running trials fail."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
+
+SCRIPT = """
+import os, sys, time, optuna
+from hwaware_optuna import HardwareAwareSampler
+from hwaware_optuna._optimize import optimize
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+folder = sys.argv[1]
+
+def objective(trial):
+    with open(os.path.join(folder, "pids.txt"), "a") as handle:
+        handle.write(f"{os.getpid()}\\n")
+    time.sleep(120)
+    return 0.0
+
+storage = JournalStorage(JournalFileBackend(os.path.join(folder, "journal.log")))
+sampler = HardwareAwareSampler(seed=0, state_dir=os.path.join(folder, "pool"))
+study = optuna.create_study(study_name="s", storage=storage, sampler=sampler)
+optimize(study, objective, n_trials=4, devices=os.path.join(folder, "devices.toml"))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_kills_every_worker_and_fails_running_trials(
+    tmp_path: Path, signum: int
+) -> None:
+    (tmp_path / "devices.toml").write_text(
+        '[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\nslots = 2\n', encoding="utf-8"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path)])
+    pids_file = tmp_path / "pids.txt"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if pids_file.exists() and len(pids_file.read_text().split()) == 2:
+            break
+        time.sleep(0.1)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == 2
+    parent.send_signal(signum)
+    assert parent.wait(timeout=30) != 0
+    assert not [pid for pid in pids if _alive(pid)]
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "journal.log")))
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert len(trials) == 2
+    assert {t.state for t in trials} == {TrialState.FAIL}
+    assert {t.user_attrs["hwaware:fail_reason"] for t in trials} == {"interrupted"}

@@ -1,0 +1,78 @@
+"""``DaskExecutor``: workers advertise their own devices; each task is pinned to one of them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+hyperopt = pytest.importorskip("hyperopt")
+
+from hwaware_plugins.executors._dask import SLOT_RESOURCE, DaskExecutor  # noqa: E402
+from hwaware_plugins.hardware import Device  # noqa: E402
+
+from . import _tasks  # noqa: E402
+
+
+def _devices(worker: int) -> list[Device]:
+    return [Device(id=f"w{worker}/cpu:{i}", kind="cpu", name=f"cpu-w{worker}", cores=1,
+                   host=f"node{worker}") for i in range(2)]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[Any, DaskExecutor]]:
+    with distributed.LocalCluster(n_workers=3, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as local, \
+            distributed.Client(local) as client:
+        devices = {str(w): _devices(w) for w in range(3)}
+        executor = DaskExecutor(client, devices=devices, state_dir=str(tmp_path))
+        yield client, executor
+        executor.shutdown(cancel_running=True)
+
+
+def test_workers_advertise_their_devices_as_resources(cluster: Any) -> None:
+    client, executor = cluster
+    by_worker = executor.worker_devices()
+    assert sorted(d.id for d in executor.devices()) == sorted(
+        d.id for w in range(3) for d in _devices(w))
+    for address, info in client.scheduler_info()["workers"].items():
+        assert info["resources"][SLOT_RESOURCE] == len(by_worker[address]) == 2
+
+
+def test_every_task_runs_pinned_on_a_device_of_its_worker(cluster: Any) -> None:
+    _, executor = cluster
+    outcomes = [f.result(timeout=60) for f in [executor.submit(_tasks.pinning)
+                                               for _ in range(9)]]
+    assert all(o.state == "complete" for o in outcomes)
+    for outcome in outcomes:
+        assert outcome.value["HWAWARE_DEVICE_ID"] == outcome.device_id
+    only = executor.submit(_tasks.pinning, device_filter=_OnWorker(1)).result(timeout=60)
+    assert only.device_id.startswith("w1/")
+    none = executor.submit(_tasks.pinning, device_filter=_OnWorker(7)).result(timeout=60)
+    assert none.state == "fail" and "NoSuitableDevice" in (none.error or "")
+
+
+class _OnWorker:
+    def __init__(self, worker: int) -> None:
+        self.prefix = f"w{worker}/"
+
+    def __call__(self, device: Device) -> bool:
+        return device.id.startswith(self.prefix)
+
+
+def test_hyperopt_trials_on_dask(cluster: Any) -> None:
+    from hwaware_hyperopt import MISC_KEY, HardwareAwareTrials
+    from hyperopt import fmin, hp
+
+    _, executor = cluster
+    trials = HardwareAwareTrials(executor=executor)
+    fmin(abs, hp.uniform("x", -1, 1), max_evals=12, trials=trials,
+         rstate=np.random.default_rng(0), show_progressbar=False)
+    assert len(trials.trials) == 12 and all(t["result"]["status"] == "ok" for t in trials.trials)
+    placed = Counter(t["misc"][MISC_KEY]["device_id"].split("/")[0] for t in trials.trials)
+    assert set(placed) <= {"w0", "w1", "w2"} and len(placed) >= 2

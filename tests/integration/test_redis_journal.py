@@ -1,0 +1,37 @@
+"""``optimize`` with two worker processes on optuna's Redis journal storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from hwaware_optuna import HardwareAwareSampler
+from hwaware_optuna._optimize import optimize
+from optuna.storages.journal import JournalRedisBackend, JournalStorage
+from optuna.trial import TrialState
+
+from ._mp_objectives import quadratic
+
+pytestmark = pytest.mark.integration
+
+
+def test_two_processes_share_a_redis_journal_study(
+    redis_url: tuple[str, str], tmp_path: Path
+) -> None:
+    url, prefix = redis_url
+    devices = tmp_path / "devices.toml"
+    devices.write_text('[[device]]\nkind = "cpu"\nhost = "node-r"\ncores = 1\nslots = 2\n')
+    storage = JournalStorage(JournalRedisBackend(url, prefix=prefix))
+    sampler = HardwareAwareSampler(seed=0, state_dir=tmp_path / "pool")
+    study = optuna.create_study(study_name="redis", storage=storage, sampler=sampler)
+    optimize(study, quadratic, n_trials=12, devices=devices)
+
+    trials = optuna.load_study(study_name="redis", storage=storage).trials
+    assert len(trials) == 12
+    assert {t.state for t in trials} == {TrialState.COMPLETE}
+    assert len({t.user_attrs["hwaware:worker_pid"] for t in trials}) == 2
+    assert {t.user_attrs["hwaware:slot_id"] for t in trials} == {
+        "node-r/cpu:0#0", "node-r/cpu:0#1"
+    }
+    assert all(t.user_attrs["hwaware:trial"] == t.number for t in trials)

@@ -232,7 +232,7 @@ class LeaseFile:
                 fd = os.open(self.lock_path, flags, 0o600)
             self._fd = fd
             try:
-                pass
+                fcntl.flock(fd, fcntl.LOCK_EX)
                 records = self._read()
                 before = list(records)
                 yield records

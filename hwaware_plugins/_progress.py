@@ -127,6 +127,4 @@ def progress_bar(
     """
     out = stream if stream is not None else sys.stderr
     is_tty = bool(getattr(out, "isatty", lambda: False)())
-    return ProgressBar(
-        total, label=label, stream=out, enabled=not quiet and (force or is_tty)
-    )
+    return ProgressBar(total, label=label, stream=out, enabled=not quiet and (force or is_tty))

@@ -43,9 +43,8 @@ def run_hyperopt(context: RunContext) -> list[TrialResult]:
     trial id and its document lists every attempt.
     """
     import numpy as np
-    from hyperopt import fmin, hp, tpe
-
     from hwaware_hyperopt import HardwareAwareTrials
+    from hyperopt import fmin, hp, tpe
 
     settings = context.settings
     executor = RetryingExecutor(context.executor, max_retries=settings.max_retries)

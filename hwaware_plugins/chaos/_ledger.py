@@ -48,7 +48,7 @@ def process_alive(pid: int, create_time: float) -> bool:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
             return False
-        return abs(process.create_time() - create_time) <= _CREATE_TIME_TOLERANCE_S
+        return bool(abs(process.create_time() - create_time) <= _CREATE_TIME_TOLERANCE_S)
     except psutil.Error:
         return False
 

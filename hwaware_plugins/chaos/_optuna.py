@@ -6,6 +6,8 @@ Imports optuna when called, never at import time (the core does not depend on it
 from __future__ import annotations
 
 import collections
+import contextlib
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
@@ -55,6 +57,19 @@ def _ask(
     trial.set_user_attr(KEY_ATTR, key)
     trial.set_user_attr(RETRY_ATTR, retry)
     return trial, params
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna logs errors only (every injected failure would warn), then as before."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 _REASON_STATES = {"error": "fail", "interrupted": "cancelled"}
@@ -115,11 +130,19 @@ def run_optuna(context: RunContext) -> list[TrialResult]:
     ``"interrupted"`` after the executor killed their workers.
     """
     import optuna
+
+    settings = context.settings
+    with _quiet_optuna():
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=settings.seed))
+        _ask_tell(study, context)
+    return results_of(study)
+
+
+def _ask_tell(study: Any, context: RunContext) -> None:
+    """The ask/submit/tell loop of :func:`run_optuna`; retries go to the front of the queue."""
     from optuna.trial import TrialState
 
     settings = context.settings
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=settings.seed))
     executor = context.executor
     todo: collections.deque[tuple[str, int, Previous | None]] = collections.deque(
         (f"optuna-trial-{n}", 0, None) for n in range(settings.trials)
@@ -151,7 +174,6 @@ def run_optuna(context: RunContext) -> list[TrialResult]:
             trial.set_user_attr(REASON_ATTR, "interrupted")
             study.tell(trial, state=TrialState.FAIL)
         raise
-    return results_of(study)
 
 
 def run_optuna_optimize(context: RunContext) -> list[TrialResult]:
@@ -165,22 +187,21 @@ def run_optuna_optimize(context: RunContext) -> list[TrialResult]:
     import os
 
     import optuna
+    from hwaware_optuna import HardwareAwareSampler
+    from hwaware_optuna._optimize import optimize
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from hwaware_optuna import HardwareAwareSampler
-    from hwaware_optuna._optimize import optimize
-
     settings = context.settings
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = HardwareAwareSampler(
         devices=context.devices, seed=settings.seed, pool_name=context.pool.name,
         state_dir=context.pool.state_dir, skip_foreign_processes=False, scheduler="fcfs",
     )
     storage = JournalStorage(JournalFileBackend(os.path.join(context.run_dir, "study.log")))
-    study = optuna.create_study(study_name="chaos", storage=storage, sampler=sampler)
-    study = optimize(
-        study, context.objective, n_trials=settings.trials, devices=context.devices,
-        max_retries=settings.max_retries, trial_timeout=settings.timeout_s,
-    )
+    with _quiet_optuna():
+        study = optuna.create_study(study_name="chaos", storage=storage, sampler=sampler)
+        study = optimize(
+            study, context.objective, n_trials=settings.trials, devices=context.devices,
+            max_retries=settings.max_retries, trial_timeout=settings.timeout_s,
+        )
     return results_of(study)

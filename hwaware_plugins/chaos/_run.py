@@ -103,11 +103,11 @@ class ChaosSettings:
                 f"unknown framework {self.framework!r}; use one of {', '.join(FRAMEWORKS)}"
             )
         for name in ("trials", "max_retries", "seed", "max_oom_retries"):
-            value = getattr(self, name)
-            low = 1 if name == "trials" else 0
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            value: Any = getattr(self, name)
+            least = 1 if name == "trials" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 flag = name.replace("_", "-")
-                raise ConfigError(f"{name} (--{flag}) must be an int >= {low}, got {value!r}")
+                raise ConfigError(f"{name} (--{flag}) must be an int >= {least}, got {value!r}")
         if self.driver not in DRIVERS:
             raise ConfigError(
                 f"unknown driver {self.driver!r} (--driver); use one of {', '.join(DRIVERS)}"

@@ -61,16 +61,18 @@ def run(args: argparse.Namespace) -> int:
     settings.validate()
     if args.json_out:
         _check_writable(args.json_out)
-    # Each injected failure is logged at warning level; the summary says it all.
-    logger = logging.getLogger("hwaware_plugins")
-    quiet = logger.getEffectiveLevel() >= logging.WARNING
-    previous = logger.level
-    if quiet:
-        logger.setLevel(logging.ERROR)
+    # Each injected failure is logged at warning level; the summary says it all (-v shows them).
+    loggers = [logging.getLogger(n) for n in ("hwaware_plugins", "hwaware_optuna",
+                                              "hwaware_hyperopt")]
+    previous = [logger.level for logger in loggers]
+    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
     try:
         report = run_chaos(settings)
     finally:
-        logger.setLevel(previous)
+        for logger, level in zip(loggers, previous, strict=True):
+            logger.setLevel(level)
     failed = report["failed"]
     row = {
         "framework": report["framework"], "requested": report["requested"],

@@ -27,8 +27,11 @@ SUBSPACE_COLOURS: tuple[str, ...] = (
 )
 """Colours given to subspaces in :func:`colour_map` order (they repeat past ten)."""
 
-BEST_COLOUR = "#111111"
-"""The best-loss-so-far line."""
+BEST_COLOUR = "#14305e"
+"""The best-loss-so-far line (a navy used nowhere else, so screenshots can find it)."""
+
+ROW_FILL = "#eef1f6"
+"""Background of a timeline row (used nowhere else)."""
 
 FAIL_COLOUR = "#c0001a"
 """Outline and cross of failed trials."""
@@ -165,6 +168,11 @@ def border(frame: Frame) -> str:
     )
 
 
+def legend_width(labels: Sequence[str]) -> int:
+    """Pixels a :func:`legend` of these labels needs (about 7.5 px a character at 13 px)."""
+    return 44 + int(7.5 * max((len(label) for label in labels), default=0))
+
+
 def legend(entries: Sequence[tuple[str, str, str]], *, x: float, y: float) -> str:
     """A vertical legend at (x, y); entries are ``(label, colour, mark)``.
 
@@ -188,12 +196,8 @@ def legend(entries: Sequence[tuple[str, str, str]], *, x: float, y: float) -> st
                 f'stroke="{colour}" stroke-width="2"/>'
             )
         else:
-            out.append(
-                f'<rect x="{x + 2}" y="{top - 1}" width="14" height="14" fill="{colour}"/>'
-            )
-        out.append(
-            f'<text x="{x + 24}" y="{top + 11}" class="legend-entry">{escape(label)}</text>'
-        )
+            out.append(f'<rect x="{x + 2}" y="{top - 1}" width="14" height="14" fill="{colour}"/>')
+        out.append(f'<text x="{x + 24}" y="{top + 11}" class="legend-entry">{escape(label)}</text>')
     out.append("</g>")
     return "\n".join(out)
 

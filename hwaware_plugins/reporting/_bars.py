@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from xml.sax.saxutils import escape
 
-from hwaware_plugins.reporting._axes import Frame, border, fmt, legend, svg_open, x_axis
+from hwaware_plugins.reporting._axes import (
+    Frame,
+    border,
+    fmt,
+    legend,
+    legend_width,
+    svg_open,
+    x_axis,
+)
 
 BAR_HEIGHT = 24
 BAR_GAP = 12
@@ -36,12 +44,12 @@ def stacked_bars(
     order = list(colours) + sorted({s for row in table.values() for s in row} - set(colours))
     totals = {name: sum(row.values()) for name, row in table.items()}
     label_w = min(220, 16 + 7 * max(len(name) for name in table))
-    legend_w = 190 if show_legend else 0
     segments_used = [s for s in order if any(s in row for row in table.values())]
+    legend_w = legend_width(segments_used) + 16 if show_legend else 0
     rows_h = len(table) * (BAR_HEIGHT + BAR_GAP) + BAR_GAP
     legend_h = 20 * len(segments_used) + 8 if show_legend else 0
     frame = Frame(
-        left=label_w, top=44, width=width - label_w - legend_w - 50,
+        left=label_w, top=44, width=width - label_w - legend_w - 90,
         height=max(rows_h, legend_h), x_lo=0.0, x_hi=max(totals.values()) or 1.0,
         y_lo=0.0, y_hi=1.0,
     )  # fmt: skip
@@ -75,6 +83,6 @@ def stacked_bars(
     out.append(border(frame))
     if show_legend:
         entries = [(s, colours.get(s, "#aaa"), "box") for s in segments_used]
-        out.append(legend(entries, x=frame.left + frame.width + 50, y=frame.top))
+        out.append(legend(entries, x=frame.left + frame.width + 90, y=frame.top))
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -8,10 +8,12 @@ from xml.sax.saxutils import escape
 
 from hwaware_plugins.reporting._axes import (
     FAIL_COLOUR,
+    ROW_FILL,
     Frame,
     border,
     cross,
     legend,
+    legend_width,
     svg_open,
     time_unit,
     x_axis,
@@ -20,8 +22,8 @@ from hwaware_plugins.reporting._records import TrialRecord
 
 LANE_HEIGHT = 18
 ROW_GAP = 10
+MIN_ROW_HEIGHT = 32  # room for the device name and its class under it
 LABEL_WIDTH = 190
-LEGEND_WIDTH = 220
 
 
 def assign_lanes(records: Sequence[TrialRecord], now_s: float) -> dict[int, int]:
@@ -32,7 +34,9 @@ def assign_lanes(records: Sequence[TrialRecord], now_s: float) -> dict[int, int]
     """
     lanes: dict[int, int] = {}
     ends: list[float] = []
-    timed = sorted((r for r in records if r.start_s is not None), key=lambda r: (r.start_s, r.number))
+    timed = sorted(
+        (r for r in records if r.start_s is not None), key=lambda r: (r.start_s, r.number)
+    )
     for r in timed:
         start = r.start_s or 0.0
         end = r.end_s if r.end_s is not None else now_s
@@ -78,7 +82,7 @@ def gantt_chart(
     records: Sequence[TrialRecord],
     colours: Mapping[str, str],
     *,
-    title: str = "Placement timeline",
+    title: str = "One row per device, one bar per trial, coloured by subspace",
     width: int = 1280,
 ) -> str:
     """An SVG timeline with one row per device (sub-lanes for concurrent trials).
@@ -98,7 +102,8 @@ def gantt_chart(
         by_device[r.device_id].append(r)
     lanes = {d: assign_lanes(rs, now_s) for d, rs in by_device.items()}
     lane_counts = {d: max(ls.values()) + 1 for d, ls in lanes.items()}
-    rows_h = sum(n * LANE_HEIGHT + ROW_GAP for n in lane_counts.values())
+    row_heights = {d: max(n * LANE_HEIGHT, MIN_ROW_HEIGHT) for d, n in lane_counts.items()}
+    rows_h = sum(h + ROW_GAP for h in row_heights.values())
     entries = [(name, colours[name], "box") for name in colours]
     states = {r.state for r in timed}
     if "fail" in states:
@@ -109,7 +114,7 @@ def gantt_chart(
     frame = Frame(
         left=LABEL_WIDTH,
         top=top,
-        width=width - LABEL_WIDTH - LEGEND_WIDTH,
+        width=width - LABEL_WIDTH - legend_width([e[0] for e in entries]) - 16,
         height=max(rows_h, 20 * len(entries) + 8, 60),
         x_lo=0.0,
         x_hi=max(now_s, 1e-3),
@@ -123,23 +128,24 @@ def gantt_chart(
     y = float(top + ROW_GAP / 2)
     for device in sorted(by_device):
         n_lanes = lane_counts[device]
-        row_h = n_lanes * LANE_HEIGHT
+        row_h = row_heights[device]
+        first_lane_y = y + (row_h - n_lanes * LANE_HEIGHT) / 2
         classes = sorted({r.device_class for r in by_device[device]})
-        label_y = y + row_h / 2
+        label_y = y + row_h / 2 - 2
         out.append(f'<g class="device-row" data-device="{escape(device)}">')
         out.append(
             f'<rect x="{frame.left}" y="{y - ROW_GAP / 2:.1f}" width="{frame.width}" '
-            f'height="{row_h + ROW_GAP}" fill="#f6f7f9" stroke="#e2e4e8"/>'
+            f'height="{row_h + ROW_GAP}" fill="{ROW_FILL}" stroke="#e2e4e8"/>'
         )
         out.append(
             f'<text x="{frame.left - 10}" y="{label_y:.1f}" text-anchor="end" '
             f'font-weight="600">{escape(device)}</text>'
             f'<text x="{frame.left - 10}" y="{label_y + 14:.1f}" text-anchor="end" '
             f'fill="#666" font-size="11">{escape(", ".join(classes))}, {n_lanes} lane'
-            f'{"s" if n_lanes > 1 else ""}</text>'
+            f"{'s' if n_lanes > 1 else ''}</text>"
         )
         for r in by_device[device]:
-            lane_y = y + lanes[device][r.number] * LANE_HEIGHT
+            lane_y = first_lane_y + lanes[device][r.number] * LANE_HEIGHT
             out.append(_bar(r, frame, lane_y, now_s, colours.get(r.subspace, "#999")))
         out.append("</g>")
         y += row_h + ROW_GAP

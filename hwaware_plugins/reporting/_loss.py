@@ -10,6 +10,7 @@ from hwaware_plugins.reporting._axes import (
     Frame,
     border,
     legend,
+    legend_width,
     svg_open,
     time_unit,
     x_axis,
@@ -38,7 +39,7 @@ def loss_chart(
     records: Sequence[TrialRecord],
     colours: Mapping[str, str],
     *,
-    title: str = "Loss over time",
+    title: str = "Loss of each completed trial, and the best loss so far",
     width: int = 1280,
     height: int = 440,
 ) -> str:
@@ -61,9 +62,12 @@ def loss_chart(
         pad = (hi - lo) * 0.06 or (abs(hi) * 0.1 or 1.0)
         y_lo, y_hi = lo - pad, hi + pad
     end_s = max(r.end_s or 0.0 for r in records)
+    entries = [("best loss so far", BEST_COLOUR, "line")]
+    entries += [(name, colour, "dot") for name, colour in colours.items()]
     frame = Frame(
-        left=80, top=44, width=width - 80 - 220, height=height - 44 - 64,
-        x_lo=0.0, x_hi=max(end_s, 1e-3), y_lo=y_lo, y_hi=y_hi, log_y=log_y,
+        left=80, top=44, width=width - 80 - legend_width([e[0] for e in entries]) - 16,
+        height=height - 44 - 64, x_lo=0.0, x_hi=max(end_s, 1e-3), y_lo=y_lo, y_hi=y_hi,
+        log_y=log_y,
     )  # fmt: skip
     divisor, unit = time_unit(frame.x_hi)
     y_label = "loss (log scale)" if log_y else "loss"
@@ -87,8 +91,6 @@ def loss_chart(
         f'stroke-width="3"/>'
     )
     out.append(border(frame))
-    entries = [("best loss so far", BEST_COLOUR, "line")]
-    entries += [(name, colour, "dot") for name, colour in colours.items()]
     out.append(legend(entries, x=frame.left + frame.width + 16, y=frame.top))
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -36,7 +36,8 @@ class TrialRecord:
     """One trial as the report draws it.
 
     :param state: ``"complete"``, ``"pruned"``, ``"fail"``, ``"running"`` or ``"waiting"``.
-    :param start_s: seconds since the study's first trial started (``None``: never started).
+    :param start_s: when it got its device, in seconds since the study's first trial
+        started (``None``: never started).
     :param end_s: when it finished; ``None`` while running.
     :param loss: the first objective as a loss (negated when maximised), complete trials only.
     :param fail_kind: for failed and pruned trials, the kind shown in "failures by kind".
@@ -87,6 +88,18 @@ def _seconds(moment: datetime | None, origin: datetime) -> float | None:
     return None if moment is None else (moment - origin).total_seconds()
 
 
+def _device_interval(
+    start: float | None, end: float | None, runtime: Any
+) -> tuple[float | None, float | None]:
+    """The span the trial held its device: the lease time ``hwaware:runtime_s`` (which
+    excludes waiting for a free slot) ending at completion, else start to completion."""
+    if not isinstance(runtime, int | float) or not math.isfinite(runtime) or runtime < 0:
+        return start, end
+    if end is not None:
+        return (end - runtime if start is None else max(start, end - runtime)), end
+    return start, None if start is None else start + float(runtime)
+
+
 def records_from_trials(trials: Iterable[Any], *, maximize: bool = False) -> list[TrialRecord]:
     """Report rows for Optuna-style trials, sorted by trial number. Cost: O(trials).
 
@@ -104,9 +117,7 @@ def records_from_trials(trials: Iterable[Any], *, maximize: bool = False) -> lis
         subspace = (_text(attrs, SUBSPACE) if placed else None) or UNPLACED
         end = _seconds(trial.datetime_complete, origin)
         start = _seconds(trial.datetime_start, origin)
-        runtime = attrs.get(RUNTIME_S) if placed else None
-        if end is None and start is not None and isinstance(runtime, int | float):
-            end = start + float(runtime)
+        start, end = _device_interval(start, end, attrs.get(RUNTIME_S) if placed else None)
         records.append(
             TrialRecord(
                 number=int(trial.number),

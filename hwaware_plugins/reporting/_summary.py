@@ -49,9 +49,7 @@ def summarize_subspaces(records: Sequence[TrialRecord]) -> list[SubspaceSummary]
     return sorted(rows, key=lambda s: (s.best_loss is None, s.best_loss or 0.0, s.subspace))
 
 
-def cross_tab(
-    records: Sequence[TrialRecord], *, measure: str
-) -> dict[str, dict[str, float]]:
+def cross_tab(records: Sequence[TrialRecord], *, measure: str) -> dict[str, dict[str, float]]:
     """``{device_class: {subspace: value}}`` with ``measure`` ``"trials"`` or ``"time"`` (s).
 
     :raises ValueError: another measure.
@@ -76,10 +74,8 @@ def failures_by_kind(records: Sequence[TrialRecord]) -> list[tuple[str, int, lis
 
 
 def best_so_far(records: Sequence[TrialRecord]) -> list[tuple[float, float]]:
-    """``(end time s, best loss so far)`` at each completed trial that improved it, in time order."""
-    done = sorted(
-        (r.end_s, r.loss) for r in records if r.loss is not None and r.end_s is not None
-    )
+    """``(end time s, best loss so far)`` at each completed trial that improved it, by time."""
+    done = sorted((r.end_s, r.loss) for r in records if r.loss is not None and r.end_s is not None)
     steps: list[tuple[float, float]] = []
     for end, loss in done:
         if not steps or loss < steps[-1][1]:

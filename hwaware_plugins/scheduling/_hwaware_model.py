@@ -5,7 +5,10 @@
 - :func:`promise`: an optimistic estimate of the chance that the next trial of
   a subspace lands among the best results seen so far;
 - :func:`allocate`: device-time shares per class by comparative advantage,
-  with a floor per subspace.
+  with a floor per subspace;
+- :func:`complexity_weights`, :func:`complexity_rates` and
+  :func:`declared_advantage`: what the declared complexity and per-family
+  speeds say before any result exists (warm-up draws, the promise prior).
 
 All take plain lists so they can be tested with worked examples.
 """
@@ -13,7 +16,7 @@ All take plain lists so they can be tested with worked examples.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def runtime_estimates(
@@ -50,17 +53,25 @@ def runtime_estimates(
 
 
 def promise(
-    hits: int, trials: int, *, base_rate: float, prior_trials: float = 2.0, optimism: float = 1.0
+    hits: int,
+    trials: int,
+    *,
+    base_rate: float,
+    prior_trials: float = 2.0,
+    optimism: float = 1.0,
+    prior_rate: float | None = None,
 ) -> float:
     """Upper confidence bound on the chance that a trial of a subspace is a "hit".
 
     A hit is a result among the best ``base_rate`` fraction of everything seen.
-    Posterior mean ``m = (hits + base_rate * prior_trials) / (trials + prior_trials)``
+    With ``p = prior_rate`` (``base_rate`` when ``None``), the posterior mean is
+    ``m = (hits + p * prior_trials) / (trials + prior_trials)``
     plus ``optimism`` standard errors ``sqrt(m (1 - m) / (trials + prior_trials))``;
     an untried subspace is therefore optimistic and gets explored, and a tried
     one's bound shrinks like ``1 / sqrt(trials)``. Cost: O(1).
     """
-    m = (hits + base_rate * prior_trials) / (trials + prior_trials)
+    rate = base_rate if prior_rate is None else prior_rate
+    m = (hits + rate * prior_trials) / (trials + prior_trials)
     return min(1.0, m + optimism * math.sqrt(m * (1.0 - m) / (trials + prior_trials)))
 
 
@@ -125,3 +136,53 @@ def decision_weights(shares: Sequence[float], runtimes: Sequence[float]) -> list
     raw = [share / r for share, r in zip(shares, runtimes, strict=True)]
     norm = sum(raw)
     return [w / norm for w in raw] if norm > 0 else [1.0 / len(raw)] * len(raw)
+
+
+def complexity_weights(complexities: Sequence[float]) -> list[float]:
+    """Complexities normalised to sum to 1, each floored at 1% of the mean first.
+
+    Complexity can be 0 (a constant-only subspace) or all equal; the floor keeps
+    every weight positive, and all-zero complexities give equal weights. Cost: O(S).
+    """
+    mean = sum(max(c, 0.0) for c in complexities) / len(complexities)
+    floored = [max(c, 0.01 * mean) for c in complexities] if mean > 0 else [1.0] * len(complexities)
+    total = sum(floored)
+    return [c / total for c in floored]
+
+
+def complexity_rates(complexities: Sequence[float], base_rate: float) -> list[float]:
+    """Prior hit rate per subspace: ``base_rate x S x normalised complexity``, capped at 0.5.
+
+    The rates average ``base_rate`` (before the cap), so a subspace of average
+    complexity keeps the plain prior and a more complex one starts more
+    promising. Cost: O(S).
+    """
+    n = len(complexities)
+    return [min(0.5, base_rate * n * w) for w in complexity_weights(complexities)]
+
+
+def declared_advantage(
+    families: Sequence[str | None],
+    speeds: Sequence[float],
+    speedups: Sequence[Mapping[str, float]],
+    slots: Sequence[int],
+) -> list[list[float]]:
+    """``result[c][s]``: how much class c favours subspace s by the declared speeds alone.
+
+    The declared speed of s on c is ``speedups[c][family_s]`` when given (and
+    > 0), else ``speeds[c]``; the advantage is that speed over its
+    slot-weighted mean over all classes. Without per-family speeds every
+    subspace has the same advantage on a class, i.e. no preference. Used only
+    to break ties before any runtime was measured. Cost: O(S x C).
+    """
+    total = float(sum(slots))
+    table = [[0.0] * len(families) for _ in speeds]
+    for s, family in enumerate(families):
+        declared = []
+        for c, speed in enumerate(speeds):
+            given = speedups[c].get(family, 0.0) if family is not None else 0.0
+            declared.append(given if given > 0 else speed)
+        mean = sum(n * v for n, v in zip(slots, declared, strict=True)) / total
+        for c, value in enumerate(declared):
+            table[c][s] = value / mean
+    return table

@@ -12,6 +12,7 @@ import pytest
 
 from hwaware_plugins.hardware import Device
 from hwaware_plugins.hardware._pool import DevicePool
+from tests._procs import stray_children
 
 _names = itertools.count()
 
@@ -47,8 +48,12 @@ def make_pool(tmp_path: Path) -> Iterator[Callable[..., DevicePool]]:
 
 @pytest.fixture(autouse=True)
 def _no_children_left() -> Iterator[None]:
-    """Every test must leave no child process of this interpreter behind."""
+    """Every test must leave no child process of this interpreter behind.
+
+    Children that already existed before the test (e.g. multiprocessing's resource
+    tracker started by an earlier test module) are not this test's doing.
+    """
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     yield
-    me = psutil.Process()
-    alive = [p for p in me.children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+    alive = stray_children(before)
     assert alive == [], f"processes left behind: {alive}"

@@ -52,7 +52,7 @@ def test_a_retry_draws_afresh() -> None:
     [
         (ChaosRates(crash=-0.1), "crash rate (--crash-rate) must be a number in [0, 1]"),
         (ChaosRates(oom=float("nan")), "oom rate"),
-        (ChaosRates(timeout=True), "timeout rate"),  # type: ignore[arg-type]
+        (ChaosRates(timeout=True), "timeout rate"),
         (ChaosRates(crash=0.6, oom=0.5), "sum to 1.1; they must sum to at most 1"),
     ],
 )

@@ -19,7 +19,12 @@ from hwaware_plugins.scheduling import (
     SubspaceInfo,
 )
 from hwaware_plugins.scheduling._gp_priority import design_matrix, length_scale_spread
-from hwaware_plugins.scheduling._hwaware_model import allocate, promise, runtime_estimates
+from hwaware_plugins.scheduling._hwaware_model import (
+    allocate,
+    complexity_rates,
+    promise,
+    runtime_estimates,
+)
 
 SUBS = [SubspaceInfo("svm", 3.0, "svm"), SubspaceInfo("mlp", 9.0, "mlp"), SubspaceInfo("knn", 1.0)]
 CLASSES = [DeviceClassInfo("gpu", speed=4.0, slots=4), DeviceClassInfo("cpu", speed=1.0, slots=12)]
@@ -183,3 +188,96 @@ def test_setup_rejects_bad_input() -> None:
         scheduler.setup(SUBS, [DeviceClassInfo("x", speed=0.0)])
     with pytest.raises(ConfigError, match="floor"):
         HwawareScheduler(seed=0, floor=2.0).setup(SUBS, CLASSES)
+
+
+def test_hwaware_warm_up_spreads_free_slots_at_time_zero() -> None:
+    # 150 free slots ask at once with nothing recorded: each subspace is served first
+    for min_trials in (1, 2):
+        scheduler = HwawareScheduler(seed=3, min_trials=min_trials)
+        scheduler.setup(SUBS, CLASSES)
+        first = [scheduler.choose("cpu", History()) for _ in range(3 * min_trials)]
+        assert Counter(first) == {s.key: min_trials for s in SUBS}
+
+
+def test_hwaware_warm_up_counts_recorded_results_and_can_be_disabled() -> None:
+    history = History()
+    history.record("svm", "cpu", runtime_s=1.0, state="fail")
+    history.record("mlp", "cpu", runtime_s=1.0, loss=0.3)
+    scheduler = HwawareScheduler(seed=0)
+    scheduler.setup(SUBS, CLASSES)
+    assert scheduler.choose("cpu", history) == "knn"  # the only untried one
+    with pytest.raises(ConfigError, match="min_trials must be an integer >= 0"):
+        HwawareScheduler(seed=0, min_trials=-1).setup(SUBS, CLASSES)
+    off = HwawareScheduler(seed=0, min_trials=0)
+    off.setup([SubspaceInfo("a", 1.0), SubspaceInfo("b", 1000.0)], CLASSES)
+    # no warm-up: the plan's draw may repeat a subspace before the other is tried
+    picks = [off.choose("cpu", History()) for _ in range(50)]
+    assert picks.count("b") > picks.count("a")
+
+
+def test_hwaware_warm_up_order_follows_complexity_and_declared_speed() -> None:
+    firsts: Counter[str] = Counter()
+    for seed in range(400):
+        scheduler = HwawareScheduler(seed=seed)
+        scheduler.setup(SUBS, CLASSES)  # complexities 3, 9, 1
+        firsts[scheduler.choose("cpu", History())] += 1
+    assert firsts["mlp"] > firsts["svm"] > firsts["knn"]
+    assert firsts["mlp"] / 400 == pytest.approx(9 / 13, abs=0.08)
+    # equal complexity, but the gpu is declared 20x faster on the mlp family only
+    subs = [SubspaceInfo("svm", 1.0, "svm"), SubspaceInfo("mlp", 1.0, "mlp")]
+    classes = [
+        DeviceClassInfo("gpu", speed=1.0, slots=4, speedup={"mlp": 20.0}),
+        DeviceClassInfo("cpu", speed=1.0, slots=12),
+    ]
+    on_gpu: Counter[str] = Counter()
+    for seed in range(200):
+        scheduler = HwawareScheduler(seed=seed)
+        scheduler.setup(subs, classes)
+        on_gpu[scheduler.choose("gpu", History())] += 1
+    assert on_gpu["mlp"] > 0.75 * 200
+
+
+def test_hwaware_complexity_prior_fades_with_results() -> None:
+    # identical results everywhere: early on the complex subspace gets the most time,
+    # after many trials the prior has faded and shares even out
+    def mlp_and_knn_time(n_each: int) -> tuple[float, float]:
+        scheduler = HwawareScheduler(seed=0, floor=0.0)
+        scheduler.setup(SUBS, CLASSES)
+        history = History()
+        for i in range(n_each):
+            for s in SUBS:
+                history.record(s.key, "cpu", runtime_s=1.0, loss=float(i % 7))
+        scheduler.choose("cpu", history)
+        shares = scheduler.shares()
+        time = {s.key: sum(shares[c.name][s.key] * c.slots for c in CLASSES) for s in SUBS}
+        return time["mlp"], time["knn"]
+
+    early_mlp, early_knn = mlp_and_knn_time(0)
+    late_mlp, late_knn = mlp_and_knn_time(300)
+    assert early_mlp > 2 * early_knn
+    assert late_mlp / late_knn < early_mlp / early_knn
+    assert late_mlp / late_knn < 1.5
+
+
+def test_complexity_rates_and_promise_prior_rate() -> None:
+    rates = complexity_rates([3.0, 9.0, 0.0], base_rate=0.05)
+    # 0 is floored at 1% of the mean (0.04): weights 3, 9, 0.04 over 12.04
+    assert rates == pytest.approx([0.15 * 3 / 12.04, 0.15 * 9 / 12.04, 0.15 * 0.04 / 12.04])
+    assert complexity_rates([0.0, 0.0], base_rate=0.1) == pytest.approx([0.1, 0.1])
+    assert promise(0, 0, base_rate=0.05, prior_rate=0.2) > promise(0, 0, base_rate=0.05)
+    assert promise(3, 10, base_rate=0.05, prior_rate=None) == promise(3, 10, base_rate=0.05)
+
+
+def test_hwaware_rebuilds_often_early() -> None:
+    # refresh_every=10, 3 subspaces: below 30 records the plan follows every 2 records
+    scheduler = HwawareScheduler(seed=0, refresh_every=10, floor=0.0)
+    scheduler.setup([SubspaceInfo("a"), SubspaceInfo("b")], [DeviceClassInfo("cpu", slots=4)])
+    history = History()
+    for key in ("a", "b"):
+        history.record(key, "cpu", runtime_s=1.0, loss=1.0)
+    scheduler.choose("cpu", history)
+    before = scheduler.shares()["cpu"]["a"]
+    for _ in range(2):
+        history.record("a", "cpu", runtime_s=1.0, loss=0.0)
+    scheduler.choose("cpu", history)
+    assert scheduler.shares()["cpu"]["a"] > before

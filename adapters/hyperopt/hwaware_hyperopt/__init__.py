@@ -12,14 +12,36 @@
 
 Both are also registered components: ``hwaware_plugins.load("trials",
 "hwaware", framework="hyperopt")`` and ``load("algo", "hwaware", framework="hyperopt")``.
+
+Names are imported on first use, so that the plugin registry (which imports
+``hwaware_hyperopt._plugin``) does not import hyperopt.
 """
 
-from hwaware_hyperopt._branches import Branching, branching
-from hwaware_hyperopt._docs import MISC_KEY
-from hwaware_hyperopt._driver import TrialFailedError
-from hwaware_hyperopt._pyll import SpaceInfo, SwitchInfo, hp_distribution, read_space
-from hwaware_hyperopt._suggest import suggest
-from hwaware_hyperopt._trials import HardwareAwareTrials
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hwaware_hyperopt._branches import Branching, branching
+    from hwaware_hyperopt._docs import MISC_KEY
+    from hwaware_hyperopt._driver import TrialFailedError
+    from hwaware_hyperopt._pyll import SpaceInfo, SwitchInfo, hp_distribution, read_space
+    from hwaware_hyperopt._suggest import suggest
+    from hwaware_hyperopt._trials import HardwareAwareTrials
+
+_WHERE: dict[str, str] = {
+    "Branching": "_branches",
+    "branching": "_branches",
+    "MISC_KEY": "_docs",
+    "TrialFailedError": "_driver",
+    "SpaceInfo": "_pyll",
+    "SwitchInfo": "_pyll",
+    "hp_distribution": "_pyll",
+    "read_space": "_pyll",
+    "suggest": "_suggest",
+    "HardwareAwareTrials": "_trials",
+}
 
 __all__ = [
     "MISC_KEY",
@@ -33,3 +55,16 @@ __all__ = [
     "read_space",
     "suggest",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -14,23 +14,62 @@ Swap one argument and keep the pipeline::
 - :func:`device_for` / :func:`torch_device_for`: the running trial's device;
 - :func:`report_peak_memory`: feeds memory-aware packing;
 - :class:`SubspacePruner`, :class:`CostAwarePruner`: pruners that know subspaces
-  and device classes.
+  and device classes;
+- :func:`optimize`: one pinned worker process per device slot on this node;
+  :func:`run_node` (``hwaware worker``) joins a shared study from any node.
 
 The components are also registered by name (``hwaware_plugins.load("sampler",
 "hwaware", framework="optuna")``; pruners ``"subspace"`` and ``"cost"``).
+
+Names are imported on first use, so that the plugin registry (which imports
+``hwaware_optuna._plugin``) does not import optuna.
 """
 
-from hwaware_optuna._attrs import report_peak_memory
-from hwaware_optuna._cost_pruner import CostAwarePruner
-from hwaware_optuna._devices import device_for, torch_device_for
-from hwaware_optuna._sampler import HardwareAwareSampler
-from hwaware_optuna._subspace_pruner import SubspacePruner
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hwaware_optuna._attrs import report_peak_memory
+    from hwaware_optuna._cost_pruner import CostAwarePruner
+    from hwaware_optuna._devices import device_for, torch_device_for
+    from hwaware_optuna._optimize import optimize
+    from hwaware_optuna._sampler import HardwareAwareSampler
+    from hwaware_optuna._subspace_pruner import SubspacePruner
+    from hwaware_optuna._worker_node import run_node
+
+_WHERE: dict[str, str] = {
+    "report_peak_memory": "_attrs",
+    "CostAwarePruner": "_cost_pruner",
+    "device_for": "_devices",
+    "torch_device_for": "_devices",
+    "optimize": "_optimize",
+    "HardwareAwareSampler": "_sampler",
+    "SubspacePruner": "_subspace_pruner",
+    "run_node": "_worker_node",
+}
 
 __all__ = [
     "CostAwarePruner",
     "HardwareAwareSampler",
     "SubspacePruner",
     "device_for",
+    "optimize",
     "report_peak_memory",
+    "run_node",
     "torch_device_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -13,6 +13,7 @@ import pytest
 from hwaware_plugins.executors import LocalExecutor
 from hwaware_plugins.hardware import Device
 from hwaware_plugins.hardware._pool import DevicePool
+from tests._procs import stray_children
 
 _names = itertools.count()
 
@@ -43,7 +44,7 @@ def make_executor(tmp_path: Path) -> Iterator[Callable[..., LocalExecutor]]:
 @pytest.fixture(autouse=True)
 def _no_children_left() -> Iterator[None]:
     """No test may leave a worker process behind."""
+    baseline = {p.pid for p in psutil.Process().children(recursive=True)}
     yield
-    alive = [p for p in psutil.Process().children(recursive=True)
-             if p.status() != psutil.STATUS_ZOMBIE]
+    alive = stray_children(baseline)
     assert alive == [], f"processes left behind: {alive}"

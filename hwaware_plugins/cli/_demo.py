@@ -1,0 +1,240 @@
+"""``hwaware demo``: a hardware-aware Optuna study on this machine, its report, and a simulation.
+
+1. a short study on the digits CASH problem with ``HardwareAwareSampler`` over
+   this machine's devices, in a journal file under ``--out``;
+2. a summary per subspace and ``<out>/report.html`` (``hwaware report``);
+3. the scheduler simulation at 150 workers on the committed measured table:
+   hwaware against fcfs and shadho.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwaware_plugins._progress import progress_bar
+from hwaware_plugins.cli._table import format_table
+from hwaware_plugins.errors import ConfigError
+
+STUDY_NAME = "hwaware-demo"
+JOURNAL = "journal.log"
+SIM_WORKERS = 150
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """How much the demo does: study trials, simulation seeds and virtual hours."""
+
+    trials: int
+    seeds: int
+    budget_hours: float
+
+
+FULL = DemoPlan(trials=60, seeds=3, budget_hours=0.0004)
+QUICK = DemoPlan(trials=16, seeds=1, budget_hours=0.0002)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``demo``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "demo",
+        help="run a short hardware-aware Optuna study here, report it, and simulate 150 workers",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="a smaller run (under a minute)")
+    parser.add_argument(
+        "--out", default="hwaware-demo", help="folder for the study and report (./hwaware-demo)"
+    )
+    parser.add_argument("--trials", type=int, default=None, help="study trials (60; quick 16)")
+    # Hidden knobs for tests: simulation seeds and virtual budget.
+    parser.add_argument("--seeds", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--budget-hours", type=float, default=None, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def plan_of(args: argparse.Namespace) -> DemoPlan:
+    """The plan the arguments ask for.
+
+    :raises ConfigError: ``--trials`` or ``--seeds`` below 1, or a non-positive budget.
+    """
+    base = QUICK if args.quick else FULL
+    plan = DemoPlan(
+        trials=base.trials if args.trials is None else args.trials,
+        seeds=base.seeds if args.seeds is None else args.seeds,
+        budget_hours=base.budget_hours if args.budget_hours is None else args.budget_hours,
+    )
+    if plan.trials < 1:
+        raise ConfigError(f"--trials must be >= 1, got {plan.trials}")
+    if plan.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {plan.seeds}")
+    if not plan.budget_hours > 0:
+        raise ConfigError(f"--budget-hours must be > 0, got {plan.budget_hours}")
+    return plan
+
+
+def _require_optuna() -> Any:
+    try:
+        import hwaware_optuna  # noqa: F401
+        import optuna
+        import sklearn  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"hwaware demo needs {exc.name}: pip install hwaware-optuna scikit-learn"
+        ) from None
+    return optuna
+
+
+def _prepare_out(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create --out folder {path}: {exc.strerror}") from None
+    return out
+
+
+def run_study(out: Path, trials: int, *, quiet: bool) -> Any:
+    """Run the demo study in ``out/journal.log`` (replacing an earlier demo study)."""
+    optuna = _require_optuna()
+    from hwaware_optuna import HardwareAwareSampler
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from hwaware_plugins.cli._demo_cash import BRANCH_PARAMS, DigitsCash, family_of
+    from hwaware_plugins.hardware import resolve_devices
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    devices = resolve_devices(None)
+    n_jobs = max(1, sum(d.slots for d in devices if d.kind == "cpu"))
+    storage = JournalStorage(JournalFileBackend(str(out / JOURNAL)))
+    if STUDY_NAME in optuna.study.get_all_study_names(storage):
+        optuna.delete_study(study_name=STUDY_NAME, storage=storage)
+    sampler = HardwareAwareSampler(
+        seed=0,
+        devices=devices,
+        branch_params=list(BRANCH_PARAMS),
+        family_of=family_of,
+        pool_name=STUDY_NAME,
+        state_dir=out / ".leases",
+    )
+    study = optuna.create_study(study_name=STUDY_NAME, storage=storage, sampler=sampler)
+    where = ", ".join(f"{d.id} ({d.slots} slot{'s' * (d.slots > 1)})" for d in devices)
+    print(f"study {STUDY_NAME!r}: {trials} trials of digits CASH on {where}, n_jobs={n_jobs}")
+    with progress_bar(trials, label="study", quiet=quiet) as bar:
+
+        def tick(study: Any, trial: Any) -> None:
+            best = min((t.value for t in study.trials if t.value is not None), default=None)
+            bar.update(note="" if best is None else f"best loss {best:.4f}")
+
+        study.optimize(
+            DigitsCash(seed=0), n_trials=trials, n_jobs=n_jobs, callbacks=[tick],
+            catch=(Exception,),
+        )  # fmt: skip
+    return study
+
+
+def summary_table(study: Any) -> str:
+    """The per-subspace table printed after the study."""
+    from hwaware_plugins.reporting import records_from_trials
+    from hwaware_plugins.reporting._summary import summarize_subspaces
+
+    rows = [
+        {
+            "subspace": s.subspace,
+            "trials": s.trials,
+            "failed": s.failed,
+            "best loss": "-" if s.best_loss is None else f"{s.best_loss:.4f}",
+            "devices": ", ".join(s.devices),
+            "time (s)": f"{s.time_s:.1f}",
+        }
+        for s in summarize_subspaces(records_from_trials(study.get_trials(deepcopy=False)))
+    ]
+    return format_table(rows, ["subspace", "trials", "failed", "best loss", "devices", "time (s)"])
+
+
+def run_simulation(plan: DemoPlan, *, quiet: bool) -> dict[str, Any]:
+    """The scheduler comparison at 150 workers on the committed table and device file."""
+    from hwaware_plugins.cli._demo_cash import data_file
+    from hwaware_plugins.simulation import load_devices, load_table, run_benchmark
+
+    table = load_table(data_file("data", "digits_cash.csv"))
+    devices = load_devices(data_file("devices", "hetero-150.toml"))
+    names = ("fcfs", "shadho", "hwaware")
+    print(
+        f"\nsimulating {SIM_WORKERS} workers (hetero-150.toml) replaying "
+        f"{table.all_losses.size} measured trials: {', '.join(names)}, "
+        f"{plan.seeds} seed(s) of {plan.budget_hours * 3600:.3g} virtual seconds"
+    )
+    with progress_bar(plan.seeds * len(names), label="simulation", quiet=quiet) as bar:
+        return run_benchmark(
+            table, devices, workers=SIM_WORKERS, seeds=plan.seeds,
+            budget_hours=plan.budget_hours, schedulers=names,
+            progress=lambda name, seed: bar.update(note=name),
+        )  # fmt: skip
+
+
+def comparison_text(report: dict[str, Any]) -> str:
+    """The printed comparison: medians per scheduler, then hwaware's ratios to each baseline."""
+    rows = [
+        {
+            "scheduler": name,
+            "models/hour": f"{s['models_per_hour']:.4g}",
+            "virtual s to target": f"{s['hours_to_target'] * 3600:.3g}",
+            "reached target": f"{s['reached_target_fraction']:.0%}",
+            "best loss": f"{s['best_loss']:.4f}",
+        }
+        for name, s in report["schedulers"].items()
+    ]
+    columns = ["scheduler", "models/hour", "virtual s to target", "reached target", "best loss"]
+    lines = [format_table(rows, columns)]
+    target = report["settings"]["target_loss"]
+    lines.append(f"(medians over seeds; target loss {target:.4g}; ratios > 1 favour hwaware)")
+    for name, ratios in report.get("ratios", {}).items():
+        parts = ", ".join(
+            f"{key.replace('_', ' ')} {'n/a' if value is None else f'{value:.2f}x'}"
+            for key, value in ratios.items()
+        )
+        lines.append(f"{name.replace('_vs_', ' vs ')}: {parts}")
+    return "\n".join(lines)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Study, summary, report, simulation; prints as it goes."""
+    plan = plan_of(args)
+    quiet = bool(getattr(args, "quiet", False))
+    _require_optuna()
+    out = _prepare_out(args.out)
+    started = time.monotonic()
+    study = run_study(out, plan.trials, quiet=quiet)
+    print()
+    print(summary_table(study))
+    from hwaware_plugins.reporting import best_loss_chart, render_report
+
+    report_path = out / "report.html"
+    _write(report_path, render_report(study))
+    print(f"\nreport: {report_path}")
+    print(
+        f"  (again: hwaware report --storage {out / JOURNAL} --study {STUDY_NAME} "
+        f"--out {report_path})"
+    )
+    sys.stdout.flush()
+    comparison = run_simulation(plan, quiet=quiet)
+    print(comparison_text(comparison))
+    chart = out / "scheduler_best_loss.svg"
+    _write(chart, best_loss_chart(comparison))
+    print(f"best loss over virtual time: {chart}")
+    print(f"demo finished in {time.monotonic() - started:.0f} s")
+    return 0

@@ -1,0 +1,62 @@
+"""The stderr progress bar: drawn only on a terminal (or forced), never when quiet."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+from hwaware_plugins._progress import progress_bar, render_bar
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_render_bar() -> None:
+    assert (
+        render_bar("study", 5, 10, 65.0, "best 0.1", 10)
+        == "study [#####.....] 5/10  50% 1:05 best 0.1"
+    )
+    assert render_bar("x", 0, 0, 0.0, "", 4).startswith("x [####] 0/0 100%")
+
+
+def test_draws_on_a_terminal_and_ends_the_line() -> None:
+    out = _Tty()
+    with progress_bar(3, label="sim", stream=out) as bar:
+        for _ in range(3):
+            bar.update(note="fcfs")
+    text = out.getvalue()
+    assert "\r" in text and "3/3 100%" in text and text.endswith("\n")
+
+
+def test_silent_when_not_a_terminal_or_quiet() -> None:
+    pipe, tty = io.StringIO(), _Tty()
+    for bar in (progress_bar(2, stream=pipe), progress_bar(2, stream=tty, quiet=True, force=True)):
+        bar.update(2)
+        bar.close()
+    assert pipe.getvalue() == "" and tty.getvalue() == ""
+
+
+def test_forced_on_a_pipe() -> None:
+    out = io.StringIO()
+    with progress_bar(1, stream=out, force=True) as bar:
+        bar.update()
+    assert "1/1" in out.getvalue()
+
+
+def test_updates_from_threads_are_all_counted() -> None:
+    bar = progress_bar(400, stream=io.StringIO(), force=True)
+
+    def work() -> None:
+        for _ in range(100):
+            bar.update()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bar.close()
+    bar.close()
+    assert bar.done == 400

@@ -28,8 +28,11 @@ class PluginError(HwawareError):
     """A plugin failed to load, or two plugins registered the same component."""
 
 
-class UnknownComponentError(PluginError, LookupError):
-    """No component of that kind and name is registered; the message lists the known ones."""
+class UnknownComponentError(PluginError, ConfigError, LookupError):
+    """No component of that kind and name is registered; the message lists the known ones.
+
+    It is a :class:`ConfigError` too: the name came from the user, so the CLI exits with code 2.
+    """
 
 
 class LeaseTimeoutError(HwawareError, TimeoutError):

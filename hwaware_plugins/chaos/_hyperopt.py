@@ -20,7 +20,8 @@ def _result(doc: dict[str, Any]) -> TrialResult:
     from hyperopt import base
 
     info = doc.get("misc", {}).get("hwaware", {})
-    attempts = tuple(str(a[1]) for a in info.get("attempts") or [])
+    # An attempt without a device is a placement that never ran ("re-placement impossible").
+    attempts = tuple(str(a[1]) for a in info.get("attempts") or [] if a[0] is not None)
     key = f"{LABEL_PREFIX}{doc['tid']}"
     if doc["state"] == base.JOB_STATE_DONE:
         ok = doc.get("result", {}).get("status") == base.STATUS_OK

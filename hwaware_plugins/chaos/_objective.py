@@ -69,6 +69,7 @@ class ChaosObjective:
     :param work_s: ``(low, high)`` seconds of work per attempt, drawn uniformly.
     :param hang_s: how long a hang lasts (far above the trial timeout).
     :param key: the trial key, when the task label does not carry it.
+    :param spawn_child: spawn the ``sleep`` child (the leftover the executor must kill).
     """
 
     run_dir: str
@@ -77,6 +78,7 @@ class ChaosObjective:
     work_s: tuple[float, float] = (0.05, 0.2)
     hang_s: float = 3600.0
     key: str | None = None
+    spawn_child: bool = True
 
     def __call__(self, params: Any) -> float:
         """Run one attempt; return the loss unless a fault was drawn.
@@ -94,8 +96,9 @@ class ChaosObjective:
             key, slot, params = _from_trial(params, slot)
         attempt = ledger.begin_attempt(key)
         ledger.record_process(os.getpid())
-        child = subprocess.Popen(["sleep", "600"], stdin=subprocess.DEVNULL)
-        ledger.record_process(child.pid)
+        if self.spawn_child:
+            child = subprocess.Popen(["sleep", "600"], stdin=subprocess.DEVNULL)
+            ledger.record_process(child.pid)
         held = bool(slot) and ledger.claim_slot(slot)
         low, high = self.work_s
         time.sleep(low + (high - low) * uniform(self.seed, key, attempt, "work"))

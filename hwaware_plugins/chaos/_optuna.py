@@ -86,7 +86,7 @@ def _attempt_states(trial: Any) -> list[str]:
     from optuna.trial import TrialState
 
     if ATTEMPTS_ATTR in trial.user_attrs:
-        return [str(a[1]) for a in trial.user_attrs[ATTEMPTS_ATTR]]
+        return [str(a[1]) for a in trial.user_attrs[ATTEMPTS_ATTR] if a[0] is not None]
     if trial.state == TrialState.COMPLETE:
         return ["complete"]
     return [_failed_state(trial)] if trial.state == TrialState.FAIL else []

@@ -20,7 +20,8 @@ class TrialResult:
     :param key: the trial's key (the same for all of its retries).
     :param state: the final state, one of :data:`TERMINAL_STATES`, or the
         framework's own state name when the trial was left unfinished.
-    :param attempt_states: the state of every attempt (placements and retries), in order.
+    :param attempt_states: the state of every attempt that ran on a device
+        (OOM re-placements and retries included), in order.
     :param recorded: True when the storage holds the trial in a finished state
         with its reason (a failed trial must say why).
     """

@@ -150,10 +150,18 @@ def drop_dead_holders(records: list[LeaseRecord]) -> list[LeaseRecord]:
 
 
 def default_state_dir() -> Path:
-    """``$XDG_RUNTIME_DIR/hwaware`` when that variable is set, else ``/tmp/hwaware-<uid>``."""
+    """Where lease state lives by default: a memory-backed folder private to this user.
+
+    ``$XDG_RUNTIME_DIR/hwaware`` when that variable is set, else
+    ``/dev/shm/hwaware-<uid>`` where ``/dev/shm`` exists (memory-backed, so a
+    lease costs no disk write), else ``/tmp/hwaware-<uid>``.
+    """
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
         return Path(runtime) / "hwaware"
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return shm / f"hwaware-{os.getuid()}"
     return Path("/tmp") / f"hwaware-{os.getuid()}"
 
 

@@ -121,7 +121,9 @@ def test_default_state_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1234")
     assert default_state_dir() == Path("/run/user/1234/hwaware")
     monkeypatch.delenv("XDG_RUNTIME_DIR")
-    assert default_state_dir() == Path(f"/tmp/hwaware-{os.getuid()}")
+    memory_backed = Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK | os.X_OK)
+    expected = Path("/dev/shm") if memory_backed else Path("/tmp")
+    assert default_state_dir() == expected / f"hwaware-{os.getuid()}"
 
 
 def test_private_state_dir_must_not_be_writable_by_others(tmp_path: Path) -> None:

@@ -21,8 +21,34 @@ WORK_S = (0.8, 0.8)
 
 
 def objective(run_dir: str) -> ChaosObjective:
-    """The fault-free objective the coordinators run."""
-    return ChaosObjective(run_dir=run_dir, rates=ChaosRates(), work_s=WORK_S)
+    """The fault-free objective the coordinators run.
+
+    It spawns no child: a child left by a worker that already exited dies with
+    the executor only (see ``test_child_of_a_finished_worker_survives_a_killed_coordinator``).
+    """
+    return ChaosObjective(run_dir=run_dir, rates=ChaosRates(), work_s=WORK_S, spawn_child=False)
+
+
+def run_slow_reap(run_dir: str) -> None:
+    """One task whose worker returns at once while the executor is slow to end its group.
+
+    ``WorkerProcess.reap`` (which terminates the worker's group) is delayed by
+    60 s, so a coordinator killed meanwhile never kills the task's child.
+    """
+    import time
+
+    from hwaware_plugins.executors import _process
+
+    original = _process.WorkerProcess.reap
+
+    def slow_reap(self: Any, grace_s: float) -> int:
+        time.sleep(60)
+        return int(original(self, grace_s))
+
+    _process.WorkerProcess.reap = slow_reap  # type: ignore[method-assign]
+    task = ChaosObjective(run_dir=run_dir, rates=ChaosRates(), work_s=(0.0, 0.0))
+    with executor(run_dir) as running:
+        running.submit(task, {"x": 0.0}, label="slow-reap").result()
 
 
 def executor(run_dir: str) -> Any:
@@ -85,5 +111,7 @@ if __name__ == "__main__":
     framework, folder, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if framework == "hyperopt":
         run_hyperopt(folder, count)
+    elif framework == "slow-reap":
+        run_slow_reap(folder)
     else:
         run_optuna(folder, count)

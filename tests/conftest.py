@@ -6,6 +6,11 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# Property tests are deterministic: the same examples on every run and machine.
+settings.register_profile("hwaware", derandomize=True, deadline=None)
+settings.load_profile("hwaware")
 
 
 @pytest.fixture(scope="session", autouse=True)

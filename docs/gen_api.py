@@ -60,9 +60,11 @@ def signature_of(name: str, value: object) -> str:
         signature = inspect.signature(value)
     except (TypeError, ValueError):
         return f"{name}(...)"
-    # Defaults such as "<function accuracy at 0x7f...>" would change on every run.
-    return re.sub(r"<(?:function|class|built-in function) ([\w.]+)(?: at 0x[0-9a-f]+)?>",
+    # Defaults such as "<function accuracy at 0x7f...>" would change on every run,
+    # and one that is the running interpreter's path would change on every machine.
+    text = re.sub(r"<(?:function|class|built-in function) ([\w.]+)(?: at 0x[0-9a-f]+)?>",
                   r"\1", f"{name}{signature}")
+    return text.replace(repr(sys.executable), "sys.executable")
 
 
 def kind_of(value: object) -> str:

@@ -63,10 +63,10 @@ def optimize(
       ``"error: ..."``, or ``"oom: ..."`` for out-of-memory) and the run goes on.
     - A worker that dies (``os._exit``, a signal, a segfault) fails its trial
       with ``"crash: ..."``, gives its lease back and is replaced; with
-      ``max_retries`` a crashed or OOM trial is queued again (same parameters,
+      ``max_retries`` a crashed, OOM or timed-out trial is queued again (same parameters,
       user attribute ``hwaware:retry``) and placed afresh by the next free worker.
     - ``trial_timeout`` kills the worker's process group and fails the trial
-      with ``"timeout: ..."`` (not retried).
+      with ``"timeout: ..."``; with ``max_retries`` it is queued again too.
     - Ctrl-C or SIGTERM kills every worker's process group, fails their trials
       with ``"interrupted"`` and re-raises; nothing is left running.
 
@@ -86,7 +86,7 @@ def optimize(
         list of ``Device``.
     :param executor: ``"local"`` (the only one: worker processes on this node;
         use ``hwaware worker`` on each node for several).
-    :param max_retries: how often a crashed or OOM trial is queued again.
+    :param max_retries: how often a crashed, OOM or timed-out trial is queued again.
     :param trial_timeout: seconds a trial may run.
     :returns: the study holding the results: ``study`` itself, or for an
         in-memory study its journal-file copy (``study`` also gets the trials).

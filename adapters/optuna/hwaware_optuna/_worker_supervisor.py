@@ -6,7 +6,9 @@ worker process per slot with the lease's pinning environment (so
 worker one trial at a time against a :class:`~hwaware_optuna._worker_budget.Budget`.
 A worker that dies has its running trial failed (``crash: ...``), its lease
 released and is replaced; a trial past ``trial_timeout`` has its worker's
-process group killed and is failed (``timeout: ...``); an exception leaving
+process group killed and is failed (``timeout: ...``); with ``max_retries``,
+crashed, out-of-memory and timed-out trials are queued again with the same
+parameters and placed afresh by whichever worker takes them; an exception leaving
 :meth:`Supervisor.run` (Ctrl-C, SIGTERM turned into ``SystemExit``) kills every
 worker's process group and fails their trials (``interrupted``).
 """
@@ -28,7 +30,7 @@ from typing import Any
 import optuna
 
 from hwaware_optuna._worker_budget import Budget
-from hwaware_optuna._worker_protocol import GO, STOP, WorkerSpec, decode_lines
+from hwaware_optuna._worker_protocol import FAIL_REASON, GO, STOP, WorkerSpec, decode_lines
 from hwaware_optuna._worker_trials import enqueue_retry, fail_trial
 from hwaware_plugins.errors import ConfigError, HwawareError
 from hwaware_plugins.executors._outcome import describe_exit
@@ -87,7 +89,7 @@ class Supervisor:
     :param max_workers: worker processes at once (at most the pool's free slots).
     :param timeout: seconds after which no new trial starts (``None``: none).
     :param trial_timeout: seconds a trial may run before its worker is killed.
-    :param max_retries: queued retries per trial after a crash or OOM.
+    :param max_retries: queued retries per trial after a crash, an OOM or a timeout.
     :param kill_grace_s: SIGTERM-to-SIGKILL delay when killing a worker's group.
     :param python: the interpreter of the workers.
     """
@@ -252,6 +254,8 @@ class Supervisor:
             self.summary.started += 1
             self.budget.started(bool(message.get("retry")))
         elif kind == "end":
+            if message.get("state") == "FAIL" and slot.trial_id is not None:
+                self._retry_if_out_of_memory(slot.trial_id)
             slot.trial_id = None
             slot.trial_number = None
         elif kind == "error":
@@ -293,6 +297,17 @@ class Supervisor:
             self.summary.retried += 1
             self.budget.retry_queued()
 
+    def _retry_if_out_of_memory(self, trial_id: int) -> None:
+        """A trial whose objective ran out of device memory is queued again (fresh placement)."""
+        if self.max_retries <= 0:
+            return
+        failed = self.study._storage.get_trial(trial_id)
+        if not str(failed.user_attrs.get(FAIL_REASON, "")).startswith("oom:"):
+            return
+        if enqueue_retry(self.study, failed, self.max_retries):
+            self.summary.retried += 1
+            self.budget.retry_queued()
+
     def _enforce_trial_timeout(self) -> None:
         if self.trial_timeout is None:
             return
@@ -309,7 +324,7 @@ class Supervisor:
             _log.warning("trial %s ran past trial_timeout=%g s; killed its worker",
                          slot.trial_number, self.trial_timeout)
             self._fail(slot, f"timeout: ran past trial_timeout={self.trial_timeout:g} s",
-                       retry=False)
+                       retry=True)
 
     def _interrupt(self) -> None:
         slots = list(self._slots)

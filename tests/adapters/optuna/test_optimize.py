@@ -61,6 +61,14 @@ def crash_once(trial: optuna.trial.Trial) -> float:
     return x * x
 
 
+def oom_once(trial: optuna.trial.Trial) -> float:
+    """Runs out of (simulated) device memory on trial 1, not on its retry."""
+    x = trial.suggest_float("x", -1, 1)
+    if trial.number == 1 and "hwaware:retry" not in trial.user_attrs:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    return x * x
+
+
 def hang_first(trial: optuna.trial.Trial) -> float:
     """Trial 0 hangs far past any timeout."""
     if trial.number == 0:
@@ -114,6 +122,22 @@ def test_a_crash_fails_only_its_trial_and_is_retried_on_a_fresh_placement(
     assert "hwaware:fail_reason" not in retry.user_attrs
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(complete) == 4  # three new trials and the retry; n_trials counts new ones
+    _no_children()
+
+
+def test_an_out_of_memory_trial_is_retried_on_a_fresh_placement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path)
+    optimize(study, oom_once, n_trials=3, max_retries=1,
+             devices=_devices(tmp_path, cpu_slots=1, gpu=False))
+    failed = study.trials[1]
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs["hwaware:fail_reason"].startswith("oom: ")
+    [retry] = [t for t in study.trials if t.user_attrs.get("hwaware:retry") == 1]
+    assert retry.state == TrialState.COMPLETE
+    assert retry.params == failed.params
     _no_children()
 
 

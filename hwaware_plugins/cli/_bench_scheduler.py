@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from typing import Any
 
+from hwaware_plugins._progress import progress_bar
 from hwaware_plugins.cli._table import format_table
 from hwaware_plugins.errors import ConfigError
 
@@ -53,24 +53,24 @@ def run(args: argparse.Namespace) -> int:
         )
     table = load_table(args.table)
     devices = load_devices(args.devices)
-    quiet = getattr(args, "quiet", False)
+    bar = progress_bar(
+        args.seeds * len(names), label="simulating", quiet=getattr(args, "quiet", False)
+    )
 
     def progress(name: str, seed: int) -> None:
-        if not quiet:
-            print(f"\r{name}: seed {seed + 1}/{args.seeds}", end="", file=sys.stderr, flush=True)
+        bar.update(note=f"{name} seed {seed + 1}/{args.seeds} done")
 
-    report = run_benchmark(
-        table,
-        devices,
-        workers=args.workers,
-        seeds=args.seeds,
-        budget_hours=args.budget_hours,
-        target_loss=args.target_loss,
-        schedulers=names,
-        progress=progress,
-    )
-    if not quiet:
-        print(file=sys.stderr)
+    with bar:
+        report = run_benchmark(
+            table,
+            devices,
+            workers=args.workers,
+            seeds=args.seeds,
+            budget_hours=args.budget_hours,
+            target_loss=args.target_loss,
+            schedulers=names,
+            progress=progress,
+        )
     rows = [
         {
             "scheduler": name,

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hwaware_plugins._progress import progress_bar
 from hwaware_plugins.errors import ConfigError
 
 POLICY_NAMES: tuple[str, ...] = ("sync", "adaptive", "ds-sync", "adasync")
@@ -104,12 +105,25 @@ def _train_policy(ctx: Any, config: SGDBenchConfig, policy: str) -> dict[str, An
     }
 
 
-def bench_rank(ctx: Any, config: SGDBenchConfig) -> dict[str, dict[str, Any]]:
-    """One rank of the benchmark: train with every policy in turn (run by ``launch``)."""
-    return {policy: _train_policy(ctx, config, policy) for policy in config.policies}
+def bench_rank(
+    ctx: Any, config: SGDBenchConfig, show_progress: bool = False
+) -> dict[str, dict[str, Any]]:
+    """One rank of the benchmark: train with every policy in turn (run by ``launch``).
+
+    Rank 0 (the calling process) draws a progress bar over the policies when
+    ``show_progress`` is true and stderr is a terminal.
+    """
+    results: dict[str, dict[str, Any]] = {}
+    quiet = not show_progress or ctx.rank != 0
+    with progress_bar(len(config.policies), label="bench sgd", quiet=quiet) as bar:
+        for policy in config.policies:
+            bar.update(0, note=policy)
+            results[policy] = _train_policy(ctx, config, policy)
+            bar.update(note=policy)
+    return results
 
 
-def run_benchmark(config: SGDBenchConfig) -> dict[str, Any]:
+def run_benchmark(config: SGDBenchConfig, *, show_progress: bool = False) -> dict[str, Any]:
     """Run the benchmark and return ``{"policies": {...}, "config": {...}}``.
 
     Cost: one process start per extra worker, then every policy's training
@@ -119,7 +133,10 @@ def run_benchmark(config: SGDBenchConfig) -> dict[str, Any]:
     from hwaware_plugins.training import launch
 
     results = launch(
-        bench_rank, world_size=config.workers, slowdowns=config.slowdowns, args=(config,)
+        bench_rank,
+        world_size=config.workers,
+        slowdowns=config.slowdowns,
+        args=(config, show_progress),
     )
     return {"policies": results[0], "config": asdict(config)}
 
@@ -164,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         seed=args.seed,
     )
-    report = run_benchmark(config)
+    report = run_benchmark(config, show_progress=not getattr(args, "quiet", False))
     for name, row in report["policies"].items():
         reached = row["time_to_target_s"]
         shown = "never" if reached is None else f"{reached:.4f} s"

@@ -35,4 +35,6 @@ if __name__ == "__main__":
     import os
 
     os.makedirs("benchmarks/results", exist_ok=True)
-    sys.exit(main(ARGS + sys.argv[1:]))
+    extra = sys.argv[1:]
+    front = [a for a in extra if a in ("-q", "--quiet", "-v", "-vv")]  # options of `hwaware`
+    sys.exit(main(front + ARGS + [a for a in extra if a not in front]))

@@ -85,6 +85,15 @@ def run(args: argparse.Namespace) -> int:
     for name, r in report.get("ratios", {}).items():
         parts = ", ".join(f"{k} {'n/a' if v is None else f'{v:.3g}x'}" for k, v in r.items())
         print(f"{name}: {parts}")
+    bounds = report["bounds"]
+    if bounds["hours_to_target_floor"] is not None:
+        ceilings = ", ".join(
+            f"vs {name} {value:.3g}x" for name, value in bounds["time_to_target_ceiling"].items()
+        )
+        print(
+            f"soonest possible time to target: {bounds['hours_to_target_floor']:.4g} h; "
+            f"largest possible time-to-target ratio: {ceilings}"
+        )
     if args.json_out:
         _write(args.json_out, json.dumps(report, indent=2) + "\n")
     if args.svg:

@@ -20,6 +20,7 @@ from hwaware_plugins.simulation._metrics import (
     best_loss_curve,
     models_per_hour,
     time_to_target,
+    time_to_target_floor,
 )
 from hwaware_plugins.simulation._table import (
     SubspaceTrials,
@@ -45,4 +46,5 @@ __all__ = [
     "scaled_slot_counts",
     "simulate",
     "time_to_target",
+    "time_to_target_floor",
 ]

@@ -13,7 +13,12 @@ from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware._device import Device
 from hwaware_plugins.simulation._cluster import build_slots
 from hwaware_plugins.simulation._engine import RunResult, simulate
-from hwaware_plugins.simulation._metrics import best_loss_curve, models_per_hour, time_to_target
+from hwaware_plugins.simulation._metrics import (
+    best_loss_curve,
+    models_per_hour,
+    time_to_target,
+    time_to_target_floor,
+)
 from hwaware_plugins.simulation._table import TrialTable
 
 DEFAULT_SCHEDULERS: tuple[str, ...] = ("fcfs", "shadho", "hwaware")
@@ -74,7 +79,11 @@ def run_benchmark(
 
     Keys: ``schedulers`` (per-name medians, :func:`summarize`), ``ratios``
     (``hwaware_vs_<name>`` for each other scheduler, :func:`ratios`),
-    ``settings`` and ``curves`` (median best loss at ``curve_points`` times).
+    ``bounds`` (``hours_to_target_floor``, the soonest any scheduler could
+    reach the target, :func:`time_to_target_floor`, and per scheduler
+    ``time_to_target_ceiling``, its median hours over that floor: the largest
+    time-to-target ratio any scheduler could reach against it), ``settings``
+    and ``curves`` (median best loss at ``curve_points`` times).
     Cost: seeds x schedulers simulations.
     """
     from hwaware_plugins._manager import load
@@ -111,6 +120,14 @@ def run_benchmark(
             for name, s in summaries.items()
             if name != "hwaware"
         }
+    floor = time_to_target_floor(table, slots, target)
+    report["bounds"] = {
+        "hours_to_target_floor": None if floor is None else floor / 3600.0,
+        "time_to_target_ceiling": {
+            name: None if floor is None else s["hours_to_target"] * 3600.0 / floor
+            for name, s in summaries.items()
+        },
+    }
     report["settings"] = {
         "table": table.source,
         "workers": len(slots),

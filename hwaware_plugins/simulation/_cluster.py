@@ -67,11 +67,16 @@ def build_slots(devices: Sequence[Device], workers: int | None = None) -> list[D
     return slots
 
 
-def class_infos(slots: Sequence[Device]) -> list[DeviceClassInfo]:
+def class_infos(
+    slots: Sequence[Device], *, with_speedups: bool = False
+) -> list[DeviceClassInfo]:
     """One :class:`DeviceClassInfo` per device class of the slots, fastest first.
 
-    speed: mean declared ``speed`` of its slots; slots: how many; speedup: the
-    per-family speeds of its devices merged (first device wins).
+    speed: mean declared ``speed`` of its slots; slots: how many. In a
+    simulation the per-family speedups are the ground truth the clock runs on,
+    so schedulers are not told them: ``speedup`` is empty unless
+    ``with_speedups`` is true (then: the per-family speeds of the class's
+    devices merged, first device wins). Cost: O(slots).
     """
     grouped: dict[str, list[Device]] = {}
     for d in slots:
@@ -79,9 +84,10 @@ def class_infos(slots: Sequence[Device]) -> list[DeviceClassInfo]:
     infos = []
     for name, members in grouped.items():
         speedup: dict[str, float] = {}
-        for d in members:
-            for fam, value in d.speedup.items():
-                speedup.setdefault(fam, float(value))
+        if with_speedups:
+            for d in members:
+                for fam, value in d.speedup.items():
+                    speedup.setdefault(fam, float(value))
         speed = sum(d.speed for d in members) / len(members)
         infos.append(DeviceClassInfo(name=name, speed=speed, slots=len(members), speedup=speedup))
     return sorted(infos, key=lambda c: (-c.speed, c.name))

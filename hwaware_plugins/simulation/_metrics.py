@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hwaware_plugins.hardware._device import Device
 from hwaware_plugins.simulation._engine import RunResult
+from hwaware_plugins.simulation._table import TrialTable
 
 
 def models_per_hour(run: RunResult) -> float:
@@ -38,3 +40,25 @@ def best_loss_curve(run: RunResult, times_s: Sequence[float]) -> np.ndarray:
     seen = done > 0
     out[seen] = running[done[seen] - 1]
     return out
+
+
+def time_to_target_floor(
+    table: TrialTable, slots: Sequence[Device], target: float
+) -> float | None:
+    """The soonest any scheduler could reach ``target``, in virtual seconds; ``None`` if never.
+
+    Every trial starts at time 0 at the earliest and runs ``runtime_s /
+    speed_for(family)``, so no run ends a trial with ``loss <= target`` before
+    the fastest such row on the slot fastest for its family. A time-to-target
+    ratio against a baseline can therefore never exceed ``baseline / floor``.
+    Cost: O(rows + subspaces x slots).
+    """
+    floor: float | None = None
+    for sub in table.subspaces:
+        hits = sub.runtimes[sub.losses <= target]
+        if hits.size == 0:
+            continue
+        fastest = max(d.speed_for(sub.family) for d in slots)
+        candidate = float(hits.min()) / fastest
+        floor = candidate if floor is None else min(floor, candidate)
+    return floor

@@ -20,6 +20,7 @@ from hwaware_plugins.simulation import (
     scaled_slot_counts,
     simulate,
     time_to_target,
+    time_to_target_floor,
 )
 
 
@@ -56,6 +57,10 @@ def test_slots_scale_keeping_the_class_mix(devices_path: Path) -> None:
     assert len(build_slots(devices)) == 8
     infos = class_infos(build_slots(devices, 16))
     assert [(c.name, c.slots) for c in infos] == [("fast", 4), ("cpu", 12)]
+    # the per-family speedups drive the simulated clock; schedulers are not told them
+    assert all(c.speedup == {} for c in infos)
+    told = class_infos(build_slots(devices, 16), with_speedups=True)
+    assert told[0].speedup == {"mlp": 10.0, "svm": 1.0}
     assert scaled_slot_counts([1, 1, 1], 2) == [1, 1, 0]
     with pytest.raises(ConfigError, match="workers"):
         scaled_slot_counts([1], 0)
@@ -104,6 +109,26 @@ def test_metrics_on_a_run(table_path: Path, devices_path: Path) -> None:
     assert time_to_target(run, -1.0) is None
 
 
+def test_no_run_reaches_a_target_before_its_floor(table_path: Path, devices_path: Path) -> None:
+    table, slots = load_table(table_path), build_slots(load_devices(devices_path))
+    mlp = next(s for s in table.subspaces if s.key == "mlp")
+    target = float(np.sort(np.concatenate([s.losses for s in table.subspaces]))[5])
+    floor = time_to_target_floor(table, slots, target)
+    by_hand = min(
+        float(s.runtimes[s.losses <= target].min()) / (10.0 if s is mlp else 1.0)
+        for s in table.subspaces
+        if (s.losses <= target).any()
+    )
+    assert floor == pytest.approx(by_hand)
+    for name in ("fcfs", "hwaware"):
+        for seed in range(3):
+            scheduler = load("scheduler", name, seed=seed)
+            run = simulate(table, slots, scheduler, budget_s=600, seed=seed)
+            reached = time_to_target(run, target)
+            assert reached is None or reached >= floor
+    assert time_to_target_floor(table, slots, -1.0) is None
+
+
 def test_hwaware_puts_the_network_on_the_gpu(table_path: Path, devices_path: Path) -> None:
     table, slots = load_table(table_path), build_slots(load_devices(devices_path))
 
@@ -130,5 +155,11 @@ def test_benchmark_report(table_path: Path, devices_path: Path) -> None:
         schedulers=["fcfs", "hwaware"],
     )
     assert set(report["ratios"]) == {"hwaware_vs_fcfs"}
+    floor_h = report["bounds"]["hours_to_target_floor"]
+    assert floor_h > 0
+    for name in ("fcfs", "hwaware"):
+        ceiling = report["bounds"]["time_to_target_ceiling"][name]
+        assert ceiling == pytest.approx(report["schedulers"][name]["hours_to_target"] / floor_h)
+        assert ceiling >= 1.0
     assert set(report["schedulers"]["fcfs"]) >= {"models_per_hour", "hours_to_target", "best_loss"}
     assert len(report["curves"]["hours"]) == len(report["curves"]["hwaware"])

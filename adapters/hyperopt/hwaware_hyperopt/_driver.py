@@ -31,7 +31,8 @@ WAIT_S = 0.05
 
 
 class TrialFailedError(HwawareError, RuntimeError):
-    """An objective raised in its worker while ``catch_eval_exceptions`` was false.
+    """An objective raised in its worker, or returned an invalid result, while
+    ``catch_eval_exceptions`` was false.
 
     The message names the trial and the exception; ``traceback`` holds the
     worker's traceback text. The trial stays in the ``Trials`` object as an
@@ -128,7 +129,9 @@ class _Loop:
             if reason is not None and outcome.state == "cancelled":
                 outcome = dataclasses.replace(outcome, error=f"{reason} ({outcome.error})")
             error = write_outcome(self.trials, doc, outcome)
-            if error is not None and outcome.state == "fail":
+            # The objective's own failures stop fmin without catch: it raised
+            # ("fail") or returned an invalid result ("complete" with an error).
+            if error is not None and outcome.state in ("fail", "complete"):
                 self._failed(doc, error, outcome.traceback)
         self.trials.refresh()
         return len(futures)

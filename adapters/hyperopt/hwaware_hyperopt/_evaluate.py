@@ -39,14 +39,16 @@ def result_dict(value: Any) -> dict[str, Any]:
     """Normalise an objective's return value as ``Domain.evaluate`` does.
 
     A number becomes ``{"loss": float, "status": "ok"}``; a mapping needs a
-    ``status`` from ``hyperopt.STATUS_STRINGS`` and, when ``ok``, a numeric ``loss``.
+    ``status`` from ``hyperopt.STATUS_STRINGS`` and, when ``ok``, a numeric
+    ``loss``. Unlike ``Domain.evaluate``, a NaN or infinite loss is refused:
+    hyperopt would record it as a success that no algorithm can rank.
 
     :raises InvalidResult: naming what is wrong.
     """
     if isinstance(value, bool):
         raise InvalidResult(f"the objective returned a bool ({value}); return a float loss")
     if isinstance(value, int | float | np.number):
-        return {"loss": float(value), "status": base.STATUS_OK}
+        return {"loss": _finite(float(value)), "status": base.STATUS_OK}
     if not isinstance(value, Mapping):
         raise InvalidResult(
             f"the objective returned a {type(value).__name__}; return a float or a dict "
@@ -63,7 +65,17 @@ def result_dict(value: Any) -> dict[str, Any]:
             raise InvalidResult(
                 f"a result with status 'ok' needs a numeric 'loss', got {result.get('loss')!r}"
             ) from exc
+        _finite(result["loss"])
     return result
+
+
+def _finite(loss: float) -> float:
+    if not math.isfinite(loss):
+        raise InvalidResult(
+            f"the objective returned {loss} as the loss; return a finite number, or a dict "
+            "with status 'fail' for a failed evaluation"
+        )
+    return loss
 
 
 def start(doc: dict[str, Any]) -> None:

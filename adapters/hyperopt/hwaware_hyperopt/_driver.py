@@ -22,6 +22,7 @@ from hyperopt import base
 from hwaware_hyperopt._docs import MISC_KEY
 from hwaware_hyperopt._evaluate import fail, start, trial_point, write_outcome
 from hwaware_plugins.errors import HwawareError
+from hwaware_plugins.executors._retry import RetryGate, submit_with_retries
 from hwaware_plugins.scheduling import DeviceClassInfo
 
 _log = logging.getLogger("hwaware_hyperopt")
@@ -54,6 +55,13 @@ class _ClassFilter:
         return bool(device.device_class == self.device_class)
 
 
+class _AnyAccelerator:
+    """A picklable ``oom_device_filter``: an OOM trial may move to any GPU or MIG instance."""
+
+    def __call__(self, device: Any) -> bool:
+        return bool(device.is_accelerator)
+
+
 def pick_class(classes: Sequence[DeviceClassInfo], running: Counter[str]) -> str:
     """The class the next trial goes to: the fastest with a free slot, else the least loaded.
 
@@ -78,6 +86,7 @@ class _Loop:
     in_flight: dict[Future[Any], tuple[dict[str, Any], str]] = field(default_factory=dict)
     running: Counter[str] = field(default_factory=Counter)
     error: TrialFailedError | None = None
+    gate: RetryGate = field(default_factory=RetryGate)
 
     def propose(self) -> list[dict[str, Any]]:
         device_class = pick_class(self.classes, self.running)
@@ -89,6 +98,8 @@ class _Loop:
         )
         if docs:
             self.trials.insert_trial_docs(docs)
+            # The stored documents (insert_trial_docs copies them when bson is installed).
+            docs = self.trials._dynamic_trials[-len(docs):]
             self.trials.refresh()
             for doc in docs:
                 self.submit(doc, device_class)
@@ -97,13 +108,19 @@ class _Loop:
     def submit(self, doc: dict[str, Any], device_class: str) -> None:
         start(doc)
         doc["misc"].setdefault(MISC_KEY, {})["device_class"] = device_class
+        options: dict[str, Any] = {
+            "device_filter": _ClassFilter(device_class),
+            "label": f"hyperopt-trial-{doc['tid']}", "timeout": self.trials.timeout_per_trial,
+        }
+        if self.trials.hwaware_is_accelerator_class(device_class):
+            options["oom_device_filter"] = _AnyAccelerator()
         try:
             point = trial_point(self.domain, doc)
             # The objective itself is sent (no wrapper of ours), so a worker
             # imports neither hyperopt nor this adapter unless the objective does.
-            future = self.executor.submit(
-                self.fn, point, device_filter=_ClassFilter(device_class),
-                label=f"hyperopt-trial-{doc['tid']}", timeout=self.trials.timeout_per_trial,
+            future = submit_with_retries(
+                self.executor, self.fn, (point,), options, gate=self.gate,
+                max_retries=self.trials.max_retries,
             )
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
@@ -140,6 +157,7 @@ class _Loop:
         """Interrupt the executor and write every in-flight trial back (cancelled or done)."""
         if not self.in_flight:
             return
+        self.gate.close()  # no retry starts from here on, so the interrupt reaches them all
         self.executor.interrupt()
         done, pending = wait(list(self.in_flight), timeout=30.0)
         self.collect(done, reason)
@@ -176,6 +194,7 @@ def run_fmin(
     each option. Raises :class:`TrialFailedError` after writing everything back.
     """
     started = time.monotonic()
+    trials._check()
     domain = base.Domain(fn, space)
     loop = _Loop(trials, trials.executor_object(), domain, fn, algo, rstate,
                  list(trials.hwaware_device_classes), catch_eval_exceptions)

@@ -86,7 +86,7 @@ def start(doc: dict[str, Any]) -> None:
     doc["refresh_time"] = now
 
 
-def _placement(outcome: Any) -> dict[str, Any]:
+def _placement(outcome: Any, earlier_retries: int) -> dict[str, Any]:
     runtime = float(getattr(outcome, "runtime_s", 0.0) or 0.0)
     return {
         "state": outcome.state,
@@ -96,6 +96,8 @@ def _placement(outcome: Any) -> dict[str, Any]:
         "slot_id": outcome.slot_id,
         "peak_memory_mb": outcome.peak_memory_mb,
         "attempts": [list(a) for a in (outcome.attempts or [])],
+        "memory_mb": getattr(outcome, "memory_mb", None),
+        "retries": earlier_retries + int(getattr(outcome, "retries", 0) or 0),
     }
 
 
@@ -123,9 +125,12 @@ def write_outcome(trials: base.Trials, doc: dict[str, Any], outcome: Any) -> str
     ``JOB_STATE_CANCEL``. Anything else (the objective raised, crashed, ran out
     of memory or time, returned an invalid result): ``JOB_STATE_ERROR`` with
     ``misc["error"] = (kind, message)`` and the traceback in
-    ``result["traceback"]``. The placement goes to ``misc["hwaware"]`` in every case.
+    ``result["traceback"]``. The placement goes to ``misc["hwaware"]`` in every
+    case, with ``retries`` (the retries this trial used) and ``memory_mb`` (the
+    memory need of the last placement).
     """
-    doc["misc"].setdefault(MISC_KEY, {}).update(_placement(outcome))
+    info = doc["misc"].setdefault(MISC_KEY, {})
+    info.update(_placement(outcome, int(info.get("retries", 0) or 0)))
     if outcome.state == "cancelled":
         fail(doc, "cancelled", outcome.error or "cancelled", state=base.JOB_STATE_CANCEL)
         return None

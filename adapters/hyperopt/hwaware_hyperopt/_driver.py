@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import pickle
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from hyperopt import base
 
 from hwaware_hyperopt._docs import MISC_KEY
 from hwaware_hyperopt._evaluate import fail, start, trial_point, write_outcome
+from hwaware_hyperopt._resume import fail_stale_trials, rerun_doc, retries_used, save_trials
 from hwaware_plugins.errors import HwawareError
 from hwaware_plugins.executors._retry import RetryGate, submit_with_retries
 from hwaware_plugins.scheduling import DeviceClassInfo
@@ -86,16 +86,18 @@ class _Loop:
     in_flight: dict[Future[Any], tuple[dict[str, Any], str]] = field(default_factory=dict)
     running: Counter[str] = field(default_factory=Counter)
     error: TrialFailedError | None = None
+    reruns: list[dict[str, Any]] = field(default_factory=list)
     gate: RetryGate = field(default_factory=RetryGate)
 
     def propose(self) -> list[dict[str, Any]]:
         device_class = pick_class(self.classes, self.running)
-        self.trials.hwaware_next_device_class = device_class
-        ids = self.trials.new_trial_ids(1)
-        self.trials.refresh()
-        docs: list[dict[str, Any]] = self.algo(
-            ids, self.domain, self.trials, int(self.rstate.integers(2**31 - 1))
-        )
+        if self.reruns:  # trials of a dead coordinator first, at their own point
+            docs = [rerun_doc(self.trials, self.reruns.pop(0))]
+        else:
+            self.trials.hwaware_next_device_class = device_class
+            ids = self.trials.new_trial_ids(1)
+            self.trials.refresh()
+            docs = self.algo(ids, self.domain, self.trials, int(self.rstate.integers(2**31 - 1)))
         if docs:
             self.trials.insert_trial_docs(docs)
             # The stored documents (insert_trial_docs copies them when bson is installed).
@@ -120,7 +122,7 @@ class _Loop:
             # imports neither hyperopt nor this adapter unless the objective does.
             future = submit_with_retries(
                 self.executor, self.fn, (point,), options, gate=self.gate,
-                max_retries=self.trials.max_retries,
+                max_retries=max(0, self.trials.max_retries - retries_used(doc)),
             )
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
@@ -177,12 +179,6 @@ def _best_loss(trials: Any) -> float | None:
     return min(losses) if losses else None
 
 
-def _save(trials: Any, path: str) -> None:
-    if path:
-        with open(path, "wb") as handle:
-            pickle.dump(trials, handle, protocol=pickle.HIGHEST_PROTOCOL)
-
-
 def run_fmin(
     trials: Any, fn: Any, space: Any, algo: Any, *, max_evals: int, timeout: float | None,
     loss_threshold: float | None, rstate: Any, catch_eval_exceptions: bool,
@@ -191,7 +187,9 @@ def run_fmin(
     """Run the search until ``max_evals`` trials exist or a stop condition holds.
 
     See :class:`~hwaware_hyperopt.HardwareAwareTrials` for the semantics of
-    each option. Raises :class:`TrialFailedError` after writing everything back.
+    each option. Trials a previous run left running are failed first (and
+    queued for a re-run within ``max_retries``). Raises
+    :class:`TrialFailedError` after writing everything back.
     """
     started = time.monotonic()
     trials._check()
@@ -199,6 +197,10 @@ def run_fmin(
     loop = _Loop(trials, trials.executor_object(), domain, fn, algo, rstate,
                  list(trials.hwaware_device_classes), catch_eval_exceptions)
     limit = trials.slots()
+    stale = fail_stale_trials(trials)
+    loop.reruns = [doc for doc in stale if retries_used(doc) < trials.max_retries]
+    if stale:
+        save_trials(trials, trials_save_file)
     trials.refresh()
     budget = max(0, max_evals - len(trials.trials))
     queued, stop = 0, ""
@@ -223,7 +225,7 @@ def run_fmin(
             if not done:
                 continue
             loop.collect(done)
-            _save(trials, trials_save_file)
+            save_trials(trials, trials_save_file)
             if loop.error is not None:
                 break
             best = _best_loss(trials)
@@ -237,7 +239,7 @@ def run_fmin(
                     break
     except BaseException as exc:
         loop.cancel_all(f"interrupted by {type(exc).__name__}")
-        _save(trials, trials_save_file)
+        save_trials(trials, trials_save_file)
         raise
     finally:
         trials.hwaware_next_device_class = None
@@ -245,6 +247,6 @@ def run_fmin(
         loop.cancel_all((loop.error and "another trial failed") or stop)
     if stop:
         _log.info("hyperopt search stopped: %s", stop)
-    _save(trials, trials_save_file)
+    save_trials(trials, trials_save_file)
     if loop.error is not None:
         raise loop.error

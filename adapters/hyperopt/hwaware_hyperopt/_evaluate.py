@@ -126,8 +126,8 @@ def write_outcome(trials: base.Trials, doc: dict[str, Any], outcome: Any) -> str
     of memory or time, returned an invalid result): ``JOB_STATE_ERROR`` with
     ``misc["error"] = (kind, message)`` and the traceback in
     ``result["traceback"]``. The placement goes to ``misc["hwaware"]`` in every
-    case, with ``retries`` (the retries this trial used) and ``memory_mb`` (the
-    memory need of the last placement).
+    case, with ``retries`` (the retries this trial used, including those of the
+    trial it re-runs) and ``memory_mb`` (the memory need of the last placement).
     """
     info = doc["misc"].setdefault(MISC_KEY, {})
     info.update(_placement(outcome, int(info.get("retries", 0) or 0)))

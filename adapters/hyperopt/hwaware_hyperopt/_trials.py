@@ -58,6 +58,13 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
     timed out runs again on a fresh placement (same trial id, every attempt
     kept, ``misc["hwaware"]["retries"]`` counts them).
 
+    Resuming: ``fmin`` with the ``trials`` of a run whose coordinator died
+    (``trials_save_file``, written atomically after every result) keeps every
+    finished trial; the trials that were still running become ERROR trials
+    with ``misc["error"] = ("CoordinatorDied", reason)`` and, with
+    ``max_retries``, are run again at the same point as new trials
+    (``misc["hwaware"]["retry_of"]`` names the old one).
+
     Arguments are stored as given and validated when ``fmin`` starts.
 
     :param devices: ``None`` (the executor's devices, else ``HWAWARE_DEVICES``

@@ -1,17 +1,23 @@
-"""``HardwareAwareTrials`` recovering from worker failures: out-of-memory re-placement
-across device classes, ``max_retries``."""
+"""``HardwareAwareTrials`` recovering from worker and coordinator failures: out-of-memory
+re-placement across device classes, ``max_retries``, resuming after a dead coordinator,
+and a save file that is never left half-written."""
 
 from __future__ import annotations
 
 import logging
+import os
+import pickle
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from hwaware_hyperopt import MISC_KEY, HardwareAwareTrials
 from hyperopt import fmin, hp
-from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR
+from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_RUNNING
 
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware import Device
@@ -20,6 +26,7 @@ from . import _objectives
 from .conftest import cpus
 
 Make = Callable[..., Any]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _gpu(name: str, speed: float) -> Device:
@@ -93,3 +100,75 @@ def test_invalid_max_retries_is_named_when_fmin_starts(bad: Any) -> None:
     with pytest.raises(ConfigError, match=f"^max_retries must be an int >= 0, got {bad!r}$"):
         _run(trials, _objectives.square, 1)
     assert trials._dynamic_trials == []
+
+
+def _left_running(make_executor: Make) -> tuple[HardwareAwareTrials, float]:
+    """Two trials, the second as a pickle holds it when its coordinator died mid-trial."""
+    trials = HardwareAwareTrials(executor=make_executor())
+    _run(trials, _objectives.square, 2)
+    doc = trials._dynamic_trials[1]
+    doc["state"], doc["result"] = JOB_STATE_RUNNING, {"status": "new"}
+    del doc["misc"][MISC_KEY]["state"], doc["misc"][MISC_KEY]["attempts"]
+    restored = pickle.loads(pickle.dumps(trials))
+    restored.executor = make_executor()
+    return restored, float(doc["misc"]["vals"]["x"][0])
+
+
+def test_trials_a_dead_coordinator_left_running_fail_on_resume(
+    make_executor: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    trials, _ = _left_running(make_executor)
+    loss = trials._dynamic_trials[0]["result"]["loss"]
+    with caplog.at_level(logging.WARNING, "hwaware_hyperopt"):
+        _run(trials, _objectives.square, 4)
+    docs = trials._dynamic_trials
+    assert docs[0]["state"] == JOB_STATE_DONE and docs[0]["result"]["loss"] == loss
+    assert docs[1]["state"] == JOB_STATE_ERROR
+    kind, reason = docs[1]["misc"]["error"]
+    assert kind == "CoordinatorDied" and reason.startswith("coordinator died: trial 1 was")
+    assert "left running by a coordinator that died" in caplog.text
+    # Without retries it is not run again: the search goes on with new points.
+    assert [d["state"] for d in docs[2:]] == [JOB_STATE_DONE] * 3
+    assert all(MISC_KEY not in d["misc"] or "retry_of" not in d["misc"][MISC_KEY]
+               for d in docs[2:])
+
+
+def test_with_max_retries_they_run_again_at_the_same_point(make_executor: Make) -> None:
+    trials, x = _left_running(make_executor)
+    trials.max_retries = 1
+    _run(trials, _objectives.square, 3)
+    old, rerun = trials._dynamic_trials[1], trials._dynamic_trials[2]
+    assert old["state"] == JOB_STATE_ERROR and old["misc"]["error"][0] == "CoordinatorDied"
+    assert rerun["state"] == JOB_STATE_DONE and rerun["misc"]["vals"]["x"] == [x]
+    assert rerun["misc"]["idxs"]["x"] == [rerun["tid"]] and rerun["result"]["loss"] == x**2
+    assert rerun["misc"][MISC_KEY]["retry_of"] == 1 and rerun["misc"][MISC_KEY]["retries"] == 1
+    assert len(trials.trials) == 3  # the failed one does not count towards max_evals
+
+
+def test_the_save_file_is_complete_after_every_run(make_executor: Make, tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    saved = tmp_path / "run" / "trials.pkl"
+    trials = HardwareAwareTrials(executor=make_executor())
+    _run(trials, _objectives.square, 4, trials_save_file=str(saved))
+    with open(saved, "rb") as handle:
+        assert len(pickle.load(handle).trials) == 4
+    assert os.listdir(tmp_path / "run") == ["trials.pkl"]  # no temporary file left
+
+
+_KILLED_WHILE_SAVING = """
+import os, signal, sys
+from hwaware_hyperopt._resume import save_trials
+path = sys.argv[1]
+save_trials({"trials": 1}, path)
+os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # dies with the new data half-way
+save_trials({"trials": 2, "padding": "x" * 10**6}, path)
+"""
+
+
+def test_a_coordinator_killed_while_saving_leaves_the_previous_pickle(tmp_path: Path) -> None:
+    saved = tmp_path / "trials.pkl"
+    done = subprocess.run([sys.executable, "-c", _KILLED_WHILE_SAVING, str(saved)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == -9, done.stderr
+    with open(saved, "rb") as handle:
+        assert pickle.load(handle) == {"trials": 1}

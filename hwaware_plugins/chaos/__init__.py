@@ -7,8 +7,8 @@ no lease held at the end. See ``docs/reliability.md``.
 
 - :func:`run_chaos` / :class:`ChaosSettings`: one audited run, a JSON-ready report;
 - :class:`ChaosObjective`, :class:`ChaosRates`, :func:`fault_for`: the faults;
-- :class:`RetryingExecutor`: retries crashed, out-of-memory and timed-out tasks
-  of any executor on a fresh placement;
+- :class:`RetryingExecutor` (from :mod:`hwaware_plugins.executors`): retries
+  crashed, out-of-memory and timed-out tasks of any executor on a fresh placement;
 - :class:`Ledger`: the files workers leave for the audit.
 
 Framework code is imported only when a run needs it.
@@ -18,8 +18,8 @@ from hwaware_plugins.chaos._ledger import Ledger
 from hwaware_plugins.chaos._objective import ChaosObjective, synthetic_loss
 from hwaware_plugins.chaos._plan import FAULTS, ChaosRates, fault_for
 from hwaware_plugins.chaos._report import TrialResult, summarize
-from hwaware_plugins.chaos._retry import RetryingExecutor
 from hwaware_plugins.chaos._run import ChaosSettings, chaos_devices, run_chaos
+from hwaware_plugins.executors._retry import RetryingExecutor
 
 __all__ = [
     "FAULTS",

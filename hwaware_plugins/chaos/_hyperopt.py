@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from hwaware_plugins.chaos._report import TrialResult
-from hwaware_plugins.chaos._retry import RetryingExecutor
 from hwaware_plugins.chaos._run import RunContext
 
 LABEL_PREFIX = "hyperopt-trial-"
@@ -39,19 +38,18 @@ def run_hyperopt(context: RunContext) -> list[TrialResult]:
 
     Failed evaluations are recorded (``catch_eval_exceptions=True``) as ERROR
     trials whose ``misc["hwaware"]`` says ``crash``, ``oom`` or ``timeout``.
-    ``HardwareAwareTrials`` has no retry option, so retries come from a
-    :class:`RetryingExecutor` around the executor: a retried trial keeps its
-    trial id and its document lists every attempt.
+    Retries are ``HardwareAwareTrials(max_retries=...)``'s: a retried trial
+    keeps its trial id and its document lists every attempt; out-of-memory
+    attempts are re-placed by the executor on a bigger GPU first.
     """
     import numpy as np
     from hwaware_hyperopt import HardwareAwareTrials
     from hyperopt import fmin, hp, tpe
 
     settings = context.settings
-    executor = RetryingExecutor(context.executor, max_retries=settings.max_retries)
     trials = HardwareAwareTrials(
-        devices=context.devices, executor=executor, timeout_per_trial=settings.timeout_s,
-        parallelism=context.slots,
+        devices=context.devices, executor=context.executor, timeout_per_trial=settings.timeout_s,
+        parallelism=context.slots, max_retries=settings.max_retries,
     )
     space = {"x": hp.uniform("x", -1.0, 1.0), "y": hp.uniform("y", -1.0, 1.0)}
     fmin(

@@ -16,12 +16,10 @@ from typing import Any
 
 from hwaware_plugins.chaos._ledger import Ledger
 from hwaware_plugins.chaos._plan import ChaosRates, fault_for, uniform
+from hwaware_plugins.executors._retry import RETRY_MARK
 
 LABEL_ENV = "HWAWARE_TASK_LABEL"
 """The executor tells the worker its task label here; the trial key is the part before ``#``."""
-
-RETRY_MARK = "#"
-"""Separates a trial's key from a retry suffix in task labels (``trial-7#retry-1``)."""
 
 OOM_MESSAGE = (
     "CUDA out of memory. Tried to allocate 2.00 GiB (injected by the chaos benchmark)"

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
-from hwaware_plugins.chaos._objective import KEY_ATTR, PARAM_NAMES, RETRY_MARK
+from hwaware_plugins.chaos._objective import KEY_ATTR, PARAM_NAMES
 from hwaware_plugins.chaos._report import TrialResult
 from hwaware_plugins.chaos._run import RunContext
+from hwaware_plugins.executors._retry import RETRY_STATES, retry_label
 
 RETRY_ATTR = "hwaware:retry"
 """User attribute: 0 for the first attempt, n for the n-th retry."""
@@ -29,8 +30,6 @@ STATE_ATTR = "hwaware:state"
 
 ATTEMPTS_ATTR = "hwaware:attempts"
 """User attribute: every placement as ``[device_id, state, reason]``."""
-
-RETRY_STATES: tuple[str, ...] = ("crash", "oom", "timeout")
 
 
 def _record(trial: Any, outcome: Any) -> None:
@@ -153,8 +152,7 @@ def _ask_tell(study: Any, context: RunContext) -> None:
             while todo and len(running) < context.slots:
                 key, retry, previous = todo.popleft()
                 trial, params = _ask(study, key, retry, previous)
-                label = f"{key}{RETRY_MARK}retry-{retry}" if retry else key
-                future = executor.submit(context.objective, params, label=label,
+                future = executor.submit(context.objective, params, label=retry_label(key, retry),
                                          timeout=settings.timeout_s)
                 running[future] = (trial, key, retry, params)
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)

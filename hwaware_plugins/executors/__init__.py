@@ -3,7 +3,8 @@
 :class:`LocalExecutor` runs each task in a fresh process on this node, pinned
 to a slot of a :class:`~hwaware_plugins.hardware._pool.DevicePool`; every task
 ends in a :class:`TaskOutcome` (``complete``, ``fail``, ``crash``, ``oom``,
-``timeout`` or ``cancelled``), never in an exception. See ``docs/executors.md``.
+``timeout`` or ``cancelled``), never in an exception; :func:`submit_with_retries`
+and :class:`RetryingExecutor` retry the tasks a worker failed. See ``docs/executors.md``.
 
 Names are imported on first access, so a worker process (which imports
 ``hwaware_plugins.executors._child``) does not pay for the executor's imports.
@@ -22,12 +23,22 @@ if TYPE_CHECKING:
     from hwaware_plugins.executors._oom import is_oom_error, next_memory_need
     from hwaware_plugins.executors._outcome import TASK_STATES, Attempt, TaskOutcome
     from hwaware_plugins.executors._payload import TaskSerializationError
+    from hwaware_plugins.executors._retry import (
+        RETRY_STATES,
+        RetryGate,
+        RetryingExecutor,
+        submit_with_retries,
+    )
 
 _WHERE: dict[str, str] = {
     "DaskExecutor": "_dask",
     "HwawareWorkerPlugin": "_dask",
     "SLOT_RESOURCE": "_dask",
     "TASK_STATES": "_outcome",
+    "RETRY_STATES": "_retry",
+    "RetryGate": "_retry",
+    "RetryingExecutor": "_retry",
+    "submit_with_retries": "_retry",
     "Attempt": "_outcome",
     "ExecutorShutdownError": "_local",
     "LocalExecutor": "_local",
@@ -39,6 +50,7 @@ _WHERE: dict[str, str] = {
 }
 
 __all__ = [
+    "RETRY_STATES",
     "SLOT_RESOURCE",
     "TASK_STATES",
     "Attempt",
@@ -46,11 +58,14 @@ __all__ = [
     "ExecutorShutdownError",
     "HwawareWorkerPlugin",
     "LocalExecutor",
+    "RetryGate",
+    "RetryingExecutor",
     "TaskFuture",
     "TaskOutcome",
     "TaskSerializationError",
     "is_oom_error",
     "next_memory_need",
+    "submit_with_retries",
 ]
 
 

@@ -192,16 +192,20 @@ class DaskExecutor:
     def submit(
         self, fn: Callable[..., Any], /, *args: Any, memory_mb: float | None = None,
         prefer: Sequence[str] | None = None, device_filter: Callable[[Any], bool] | None = None,
-        label: str | None = None, timeout: float | None = None, **kwargs: Any,
+        label: str | None = None, timeout: float | None = None,
+        oom_device_filter: Callable[[Any], bool] | None = None, **kwargs: Any,
     ) -> TaskFuture:
         """Run ``fn(*args, **kwargs)`` on a worker with a device passing ``device_filter``.
 
-        Options as :meth:`LocalExecutor.submit`; ``device_filter`` must be
-        picklable (it runs on the worker too). A task no worker can take
-        resolves to a ``fail`` outcome naming why.
+        Options as :meth:`LocalExecutor.submit`; ``device_filter`` and
+        ``oom_device_filter`` must be picklable (they run on the worker too; an
+        out-of-memory re-placement stays on that worker). A task no worker can
+        take resolves to a ``fail`` outcome naming why.
         """
-        if device_filter is not None and not callable(device_filter):
-            raise ConfigError("device_filter must be a callable taking a Device, or None")
+        for what, given in (("device_filter", device_filter),
+                            ("oom_device_filter", oom_device_filter)):
+            if given is not None and not callable(given):
+                raise ConfigError(f"{what} must be a callable taking a Device, or None")
         name = label if label is not None else f"task-{next(self._ids)}"
         future = TaskFuture(name, self.interrupt)
         future.set_running_or_notify_cancel()
@@ -213,7 +217,8 @@ class DaskExecutor:
                                       "has a device passing the filter; check its devices"))
             return future
         options = {"memory_mb": memory_mb, "prefer": prefer, "device_filter": device_filter,
-                   "label": name, "timeout": timeout if timeout is not None else self.timeout}
+                   "label": name, "timeout": timeout if timeout is not None else self.timeout,
+                   "oom_device_filter": oom_device_filter}
         task = client.submit(_run_on_worker, fn, args, kwargs, options, workers=workers,
                              resources={SLOT_RESOURCE: 1}, pure=False,
                              key=f"hwaware-{name}-{next(self._ids)}")

@@ -154,6 +154,7 @@ class LocalExecutor:
         device_filter: Callable[[Any], bool] | None = None,
         label: str | None = None,
         timeout: float | None = None,
+        oom_device_filter: Callable[[Any], bool] | None = None,
         **kwargs: Any,
     ) -> TaskFuture:
         """Schedule ``fn(*args, **kwargs)`` in a pinned worker; return at once.
@@ -163,6 +164,9 @@ class LocalExecutor:
         :param device_filter: only devices for which it returns True are used.
         :param label: names the task in events, leases and its outcome.
         :param timeout: time limit in seconds (default: the executor's ``timeout``).
+        :param oom_device_filter: the devices a re-placement after an out-of-memory
+            failure may use (default ``None``: those of ``device_filter``); lets a
+            task pinned to one device class move to a bigger one.
         :raises TaskSerializationError: the callable or an argument cannot be pickled.
         :raises ConfigError: an invalid option.
         :raises ExecutorShutdownError: the executor was shut down.
@@ -172,8 +176,10 @@ class LocalExecutor:
         self._ready()
         check_positive("memory_mb", memory_mb)
         check_positive("timeout", timeout)
-        if device_filter is not None and not callable(device_filter):
-            raise ConfigError("device_filter must be a callable taking a Device, or None")
+        for name, given in (("device_filter", device_filter),
+                            ("oom_device_filter", oom_device_filter)):
+            if given is not None and not callable(given):
+                raise ConfigError(f"{name} must be a callable taking a Device, or None")
         payload = task_payload(fn, args, kwargs)
         with self._lock:
             if self._closed:
@@ -186,6 +192,7 @@ class LocalExecutor:
                 label=name, payload=payload, memory_mb=memory_mb, prefer=prefer,
                 device_filter=device_filter,
                 timeout=timeout if timeout is not None else self.timeout,
+                oom_device_filter=oom_device_filter,
             )
             future = TaskFuture(name, self.interrupt)
             self._tasks[task] = future

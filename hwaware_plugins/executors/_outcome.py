@@ -46,6 +46,8 @@ class TaskOutcome:
     :param label: the label given at submit (or the executor's task id).
     :param memory_mb: the memory need of the last attempt (grows after an OOM).
     :param peak_rss_mb: the worker's peak resident set size in MiB.
+    :param retries: how often the task was submitted again after its worker
+        failed it (:func:`~hwaware_plugins.executors.submit_with_retries`); 0 otherwise.
     """
 
     state: str
@@ -62,6 +64,7 @@ class TaskOutcome:
     label: str | None = None
     memory_mb: float | None = None
     peak_rss_mb: float | None = None
+    retries: int = 0
 
     @property
     def ok(self) -> bool:

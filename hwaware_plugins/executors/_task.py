@@ -42,7 +42,11 @@ class RunSettings:
 
 @dataclass(eq=False)
 class Task:
-    """A submitted task. ``worker`` is the live worker process, if any (read by interrupt)."""
+    """A submitted task. ``worker`` is the live worker process, if any (read by interrupt).
+
+    ``oom_device_filter`` chooses the devices of re-placements after an
+    out-of-memory failure (``None``: ``device_filter`` again).
+    """
 
     label: str
     payload: bytes
@@ -50,6 +54,7 @@ class Task:
     prefer: Any
     device_filter: Callable[[Any], bool] | None
     timeout: float | None
+    oom_device_filter: Callable[[Any], bool] | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     worker: WorkerProcess | None = None
 
@@ -138,11 +143,14 @@ def _run_once(task: Task, lease: Any, settings: RunSettings) -> _Run:
     )
 
 
-def _acquire(pool: Any, task: Task, memory_mb: float | None) -> Any:
+def _acquire(pool: Any, task: Task, memory_mb: float | None, replacing: bool) -> Any:
+    device_filter = task.device_filter
+    if replacing and task.oom_device_filter is not None:
+        device_filter = task.oom_device_filter
     while not task.cancel_event.is_set():
         try:
             return pool.acquire(
-                memory_mb=memory_mb, device_filter=task.device_filter, prefer=task.prefer,
+                memory_mb=memory_mb, device_filter=device_filter, prefer=task.prefer,
                 timeout=_ACQUIRE_POLL_S, label=task.label,
             )
         except LeaseTimeoutError:
@@ -167,8 +175,9 @@ def run_task(task: Task, pool: Any, settings: RunSettings) -> TaskOutcome:
     Each attempt leases a slot, runs one pinned worker and releases the lease.
     An ``oom`` attempt is re-placed with a larger memory need
     (:func:`~hwaware_plugins.executors._oom.next_memory_need`) at most
-    ``settings.max_oom_retries`` times; the decision is logged at warning level
-    and recorded in ``TaskOutcome.attempts``.
+    ``settings.max_oom_retries`` times, on the devices ``task.oom_device_filter``
+    allows (``task.device_filter`` when it is ``None``); the decision is logged
+    at warning level and recorded in ``TaskOutcome.attempts``.
 
     Cost: one worker process start per attempt plus the task's own runtime.
     """
@@ -178,7 +187,7 @@ def run_task(task: Task, pool: Any, settings: RunSettings) -> TaskOutcome:
     lease_info: tuple[str | None, str | None, str | None] = (None, None, None)
     for attempt_no in range(settings.max_oom_retries + 1):
         try:
-            lease = _acquire(pool, task, need)
+            lease = _acquire(pool, task, need, replacing=attempt_no > 0)
         except NoSuitableDeviceError as exc:
             why = f"{type(exc).__name__}: {exc}"
             if run is None:

@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -29,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hwaware_plugins._atomic import write_atomic
 from hwaware_plugins.hardware._device import Device, this_host
 from hwaware_plugins.hardware.fake_nvml import FAKE_NVML_ENV
 
@@ -105,10 +105,7 @@ def _write_cache(path: Path, new: dict[str, float]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         merged = _read_cache(path) | new
         payload = {k: {"speed": v} for k, v in sorted(merged.items())}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".speed.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=1)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(payload, indent=1).encode("utf-8"), durable=False)
     except OSError as exc:
         _log.warning("could not write the speed cache %s: %s", path, exc)
 

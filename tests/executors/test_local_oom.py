@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.executors import LocalExecutor
 
 from . import _tasks
@@ -61,3 +62,31 @@ def test_memory_packing_reserves_more_on_retry(make_pool: Pool) -> None:
                             prefer=["gpu-small"]).result()
     assert outcome.state == "complete"
     assert outcome.attempts[0].device_id == "gpu-small" and outcome.memory_mb == 4500
+
+
+def test_a_task_pinned_by_its_filter_moves_only_where_the_oom_filter_allows(
+    make_pool: Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    def small_only(device: Any) -> bool:
+        return bool(device.id == "gpu-small")
+
+    def any_gpu(device: Any) -> bool:
+        return bool(device.kind == "gpu")
+
+    with LocalExecutor(make_pool()) as ex:
+        pinned = ex.submit(_tasks.oom_on_small, 6000, device_filter=small_only).result()
+        with caplog.at_level(logging.WARNING, "hwaware_plugins.executors"):
+            moved = ex.submit(_tasks.oom_on_small, 6000, device_filter=small_only,
+                              oom_device_filter=any_gpu).result()
+    assert pinned.state == "oom"
+    assert "re-placement impossible" in (pinned.attempts[-1].reason or "")
+    assert moved.state == "complete" and moved.value in ("gpu-mid", "gpu-big")
+    assert moved.attempts[0].device_id == "gpu-small" and moved.memory_mb == 6000
+    assert "ran out of memory on gpu-small; re-placing with 6000 MiB" in caplog.text
+
+
+def test_an_oom_filter_that_is_not_callable_is_named(make_pool: Pool) -> None:
+    with LocalExecutor(make_pool()) as ex, pytest.raises(
+        ConfigError, match="oom_device_filter must be a callable taking a Device, or None"
+    ):
+        ex.submit(_tasks.add, 1, 2, oom_device_filter="gpu")

@@ -241,32 +241,36 @@ def test_hyperopt_bad_return_value_is_an_error_trial_and_done_trials_stay(
     assert "\n" not in text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "With catch_eval_exceptions=False an invalid result (None, a string, a tuple) is recorded "
-    "as an ERROR trial but fmin goes on; hyperopt's own Trials stops with the error. "
-    "See docs/reliability.md."
-))
-def test_hyperopt_bad_return_value_stops_fmin_without_catch() -> None:
+@pytest.mark.parametrize("value", [None, "abc", (1.0, 2.0), float("nan")],
+                         ids=["none", "str", "tuple", "nan"])
+def test_hyperopt_bad_return_value_stops_fmin_without_catch(value: Any) -> None:
     from hwaware_hyperopt import TrialFailedError
-
-    trials = _hyperopt(_returns(0.5), 1)
-    with pytest.raises(TrialFailedError, match="InvalidResult"):
-        _hyperopt(_returns(None), 2, trials)
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "HardwareAwareTrials records a NaN loss as a DONE trial with status 'ok'; hyperopt then "
-    "raises AllTrialsFailed with an empty message. It should be an ERROR trial saying the "
-    "objective returned NaN. See docs/reliability.md."
-))
-def test_hyperopt_nan_loss_is_a_failed_trial_with_a_reason() -> None:
     from hyperopt import base
 
     trials = _hyperopt(_returns(0.5), 1)
-    _hyperopt(_returns(float("nan")), 2, trials, catch_eval_exceptions=True)
-    doc = trials._dynamic_trials[1]
+    with pytest.raises(TrialFailedError, match="trial 1 failed: InvalidResult: the objective"):
+        _hyperopt(_returns(value), 2, trials)
+    states = [d["state"] for d in trials._dynamic_trials]
+    assert states == [base.JOB_STATE_DONE, base.JOB_STATE_ERROR]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(float("nan"), "nan"), (float("-inf"), "-inf"), ({"status": "ok", "loss": "nan"}, "nan")],
+    ids=["nan", "inf", "dict-nan"],
+)
+def test_hyperopt_nan_loss_is_a_failed_trial_with_a_reason(value: Any, shown: str) -> None:
+    from hyperopt import base
+
+    trials = _hyperopt(_returns(0.5), 1)
+    _hyperopt(_returns(value), 2, trials, catch_eval_exceptions=True)
+    done, doc = trials._dynamic_trials
+    assert done["state"] == base.JOB_STATE_DONE and done["result"]["loss"] == 0.5
     assert doc["state"] == base.JOB_STATE_ERROR
-    assert "nan" in str(doc["misc"]["error"]).lower()
+    kind, text = doc["misc"]["error"]
+    assert kind == "InvalidResult" and "\n" not in text
+    assert text.startswith(f"the objective returned {shown} as the loss; return a finite")
+    assert trials.best_trial["tid"] == 0  # the search goes on from the done trial
 
 
 # -- unpicklable objectives ----------------------------------------------------------------

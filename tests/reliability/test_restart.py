@@ -116,11 +116,6 @@ def test_hyperopt_run_continues_from_its_pickle_after_the_coordinator_died(
     assert len(new_done) >= 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HardwareAwareTrials leaves the trials that were running when its coordinator died in "
-    "JOB_STATE_RUNNING after a restart; they should become ERROR trials (reason: coordinator "
-    "died) or be re-run. See docs/reliability.md."
-))
 @pytest.mark.timeout(180)
 def test_hyperopt_trials_of_a_dead_coordinator_are_failed_on_resume(tmp_path: Path) -> None:
     from hyperopt import base
@@ -137,8 +132,12 @@ def test_hyperopt_trials_of_a_dead_coordinator_are_failed_on_resume(tmp_path: Pa
                if d["state"] == base.JOB_STATE_RUNNING]
     assert running, "the pickle holds trials that were running when the coordinator died"
     resumed = _coordinators.run_hyperopt(str(tmp_path), len(trials._dynamic_trials) + 1, trials)
-    states = {d["tid"]: d["state"] for d in resumed._dynamic_trials}
-    assert all(states[tid] != base.JOB_STATE_RUNNING for tid in running)
+    after = {d["tid"]: d for d in resumed._dynamic_trials}
+    for tid in running:
+        assert after[tid]["state"] == base.JOB_STATE_ERROR
+        kind, reason = after[tid]["misc"]["error"]
+        assert kind == "CoordinatorDied" and reason.startswith("coordinator died")
+    assert all(d["state"] != base.JOB_STATE_RUNNING for d in resumed._dynamic_trials)
 
 
 @pytest.mark.timeout(240)

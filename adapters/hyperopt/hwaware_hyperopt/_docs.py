@@ -10,6 +10,9 @@ Every trial proposed by :func:`~hwaware_hyperopt.suggest` or run by
 - ``state``: the executor outcome (``complete``, ``fail``, ``crash``, ``oom``,
   ``timeout``, ``cancelled``); ``runtime_s``: seconds the objective ran;
 - ``peak_memory_mb``, ``attempts`` (``[device_id, state, reason]`` per placement),
+  ``memory_mb`` (the memory need of the last placement, raised after an
+  out-of-memory failure), ``retries`` (re-runs after a crash, OOM or timeout),
+  ``retry_of`` (on a re-run of a trial whose coordinator died: that trial's id),
   ``error`` and ``traceback`` for failures.
 
 Because all of it lives in the trial documents, any process can rebuild the
@@ -81,8 +84,9 @@ def history_state(doc: Mapping[str, Any]) -> str | None:
 
     ``DONE`` with status ``ok`` and a finite loss is ``complete``; a per-trial
     timeout or an out-of-memory failure keeps its kind; every other failure is
-    ``fail``. Cancelled trials (``JOB_STATE_CANCEL``) say nothing about their
-    subspace and are skipped (``None``).
+    ``fail``. Cancelled trials (``JOB_STATE_CANCEL``, and ERROR trials whose
+    hwaware state is ``cancelled``: their coordinator died) say nothing about
+    their subspace and are skipped (``None``).
     """
     state = doc.get("state")
     if state == base.JOB_STATE_DONE:
@@ -91,7 +95,10 @@ def history_state(doc: Mapping[str, Any]) -> str | None:
             return "complete"
         return "fail"
     if state == base.JOB_STATE_ERROR:
-        return _HISTORY_STATES.get(str(hwaware_info(doc).get("state")), "fail")
+        executor_state = str(hwaware_info(doc).get("state"))
+        if executor_state == "cancelled":
+            return None
+        return _HISTORY_STATES.get(executor_state, "fail")
     return None
 
 

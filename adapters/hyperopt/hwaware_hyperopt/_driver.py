@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import pickle
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,7 +20,9 @@ from hyperopt import base
 
 from hwaware_hyperopt._docs import MISC_KEY
 from hwaware_hyperopt._evaluate import fail, start, trial_point, write_outcome
+from hwaware_hyperopt._resume import fail_stale_trials, rerun_doc, retries_used, save_trials
 from hwaware_plugins.errors import HwawareError
+from hwaware_plugins.executors._retry import RetryGate, submit_with_retries
 from hwaware_plugins.scheduling import DeviceClassInfo
 
 _log = logging.getLogger("hwaware_hyperopt")
@@ -31,7 +32,8 @@ WAIT_S = 0.05
 
 
 class TrialFailedError(HwawareError, RuntimeError):
-    """An objective raised in its worker while ``catch_eval_exceptions`` was false.
+    """An objective raised in its worker, or returned an invalid result, while
+    ``catch_eval_exceptions`` was false.
 
     The message names the trial and the exception; ``traceback`` holds the
     worker's traceback text. The trial stays in the ``Trials`` object as an
@@ -51,6 +53,13 @@ class _ClassFilter:
 
     def __call__(self, device: Any) -> bool:
         return bool(device.device_class == self.device_class)
+
+
+class _AnyAccelerator:
+    """A picklable ``oom_device_filter``: an OOM trial may move to any GPU or MIG instance."""
+
+    def __call__(self, device: Any) -> bool:
+        return bool(device.is_accelerator)
 
 
 def pick_class(classes: Sequence[DeviceClassInfo], running: Counter[str]) -> str:
@@ -77,17 +86,22 @@ class _Loop:
     in_flight: dict[Future[Any], tuple[dict[str, Any], str]] = field(default_factory=dict)
     running: Counter[str] = field(default_factory=Counter)
     error: TrialFailedError | None = None
+    reruns: list[dict[str, Any]] = field(default_factory=list)
+    gate: RetryGate = field(default_factory=RetryGate)
 
     def propose(self) -> list[dict[str, Any]]:
         device_class = pick_class(self.classes, self.running)
-        self.trials.hwaware_next_device_class = device_class
-        ids = self.trials.new_trial_ids(1)
-        self.trials.refresh()
-        docs: list[dict[str, Any]] = self.algo(
-            ids, self.domain, self.trials, int(self.rstate.integers(2**31 - 1))
-        )
+        if self.reruns:  # trials of a dead coordinator first, at their own point
+            docs = [rerun_doc(self.trials, self.reruns.pop(0))]
+        else:
+            self.trials.hwaware_next_device_class = device_class
+            ids = self.trials.new_trial_ids(1)
+            self.trials.refresh()
+            docs = self.algo(ids, self.domain, self.trials, int(self.rstate.integers(2**31 - 1)))
         if docs:
             self.trials.insert_trial_docs(docs)
+            # The stored documents (insert_trial_docs copies them when bson is installed).
+            docs = self.trials._dynamic_trials[-len(docs):]
             self.trials.refresh()
             for doc in docs:
                 self.submit(doc, device_class)
@@ -96,13 +110,19 @@ class _Loop:
     def submit(self, doc: dict[str, Any], device_class: str) -> None:
         start(doc)
         doc["misc"].setdefault(MISC_KEY, {})["device_class"] = device_class
+        options: dict[str, Any] = {
+            "device_filter": _ClassFilter(device_class),
+            "label": f"hyperopt-trial-{doc['tid']}", "timeout": self.trials.timeout_per_trial,
+        }
+        if self.trials.hwaware_is_accelerator_class(device_class):
+            options["oom_device_filter"] = _AnyAccelerator()
         try:
             point = trial_point(self.domain, doc)
             # The objective itself is sent (no wrapper of ours), so a worker
             # imports neither hyperopt nor this adapter unless the objective does.
-            future = self.executor.submit(
-                self.fn, point, device_filter=_ClassFilter(device_class),
-                label=f"hyperopt-trial-{doc['tid']}", timeout=self.trials.timeout_per_trial,
+            future = submit_with_retries(
+                self.executor, self.fn, (point,), options, gate=self.gate,
+                max_retries=max(0, self.trials.max_retries - retries_used(doc)),
             )
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
@@ -128,7 +148,9 @@ class _Loop:
             if reason is not None and outcome.state == "cancelled":
                 outcome = dataclasses.replace(outcome, error=f"{reason} ({outcome.error})")
             error = write_outcome(self.trials, doc, outcome)
-            if error is not None and outcome.state == "fail":
+            # The objective's own failures stop fmin without catch: it raised
+            # ("fail") or returned an invalid result ("complete" with an error).
+            if error is not None and outcome.state in ("fail", "complete"):
                 self._failed(doc, error, outcome.traceback)
         self.trials.refresh()
         return len(futures)
@@ -137,6 +159,7 @@ class _Loop:
         """Interrupt the executor and write every in-flight trial back (cancelled or done)."""
         if not self.in_flight:
             return
+        self.gate.close()  # no retry starts from here on, so the interrupt reaches them all
         self.executor.interrupt()
         done, pending = wait(list(self.in_flight), timeout=30.0)
         self.collect(done, reason)
@@ -156,12 +179,6 @@ def _best_loss(trials: Any) -> float | None:
     return min(losses) if losses else None
 
 
-def _save(trials: Any, path: str) -> None:
-    if path:
-        with open(path, "wb") as handle:
-            pickle.dump(trials, handle, protocol=pickle.HIGHEST_PROTOCOL)
-
-
 def run_fmin(
     trials: Any, fn: Any, space: Any, algo: Any, *, max_evals: int, timeout: float | None,
     loss_threshold: float | None, rstate: Any, catch_eval_exceptions: bool,
@@ -170,13 +187,20 @@ def run_fmin(
     """Run the search until ``max_evals`` trials exist or a stop condition holds.
 
     See :class:`~hwaware_hyperopt.HardwareAwareTrials` for the semantics of
-    each option. Raises :class:`TrialFailedError` after writing everything back.
+    each option. Trials a previous run left running are failed first (and
+    queued for a re-run within ``max_retries``). Raises
+    :class:`TrialFailedError` after writing everything back.
     """
     started = time.monotonic()
+    trials._check()
     domain = base.Domain(fn, space)
     loop = _Loop(trials, trials.executor_object(), domain, fn, algo, rstate,
                  list(trials.hwaware_device_classes), catch_eval_exceptions)
     limit = trials.slots()
+    stale = fail_stale_trials(trials)
+    loop.reruns = [doc for doc in stale if retries_used(doc) < trials.max_retries]
+    if stale:
+        save_trials(trials, trials_save_file)
     trials.refresh()
     budget = max(0, max_evals - len(trials.trials))
     queued, stop = 0, ""
@@ -201,7 +225,7 @@ def run_fmin(
             if not done:
                 continue
             loop.collect(done)
-            _save(trials, trials_save_file)
+            save_trials(trials, trials_save_file)
             if loop.error is not None:
                 break
             best = _best_loss(trials)
@@ -215,7 +239,7 @@ def run_fmin(
                     break
     except BaseException as exc:
         loop.cancel_all(f"interrupted by {type(exc).__name__}")
-        _save(trials, trials_save_file)
+        save_trials(trials, trials_save_file)
         raise
     finally:
         trials.hwaware_next_device_class = None
@@ -223,6 +247,6 @@ def run_fmin(
         loop.cancel_all((loop.error and "another trial failed") or stop)
     if stop:
         _log.info("hyperopt search stopped: %s", stop)
-    _save(trials, trials_save_file)
+    save_trials(trials, trials_save_file)
     if loop.error is not None:
         raise loop.error

@@ -39,14 +39,16 @@ def result_dict(value: Any) -> dict[str, Any]:
     """Normalise an objective's return value as ``Domain.evaluate`` does.
 
     A number becomes ``{"loss": float, "status": "ok"}``; a mapping needs a
-    ``status`` from ``hyperopt.STATUS_STRINGS`` and, when ``ok``, a numeric ``loss``.
+    ``status`` from ``hyperopt.STATUS_STRINGS`` and, when ``ok``, a numeric
+    ``loss``. Unlike ``Domain.evaluate``, a NaN or infinite loss is refused:
+    hyperopt would record it as a success that no algorithm can rank.
 
     :raises InvalidResult: naming what is wrong.
     """
     if isinstance(value, bool):
         raise InvalidResult(f"the objective returned a bool ({value}); return a float loss")
     if isinstance(value, int | float | np.number):
-        return {"loss": float(value), "status": base.STATUS_OK}
+        return {"loss": _finite(float(value)), "status": base.STATUS_OK}
     if not isinstance(value, Mapping):
         raise InvalidResult(
             f"the objective returned a {type(value).__name__}; return a float or a dict "
@@ -63,7 +65,17 @@ def result_dict(value: Any) -> dict[str, Any]:
             raise InvalidResult(
                 f"a result with status 'ok' needs a numeric 'loss', got {result.get('loss')!r}"
             ) from exc
+        _finite(result["loss"])
     return result
+
+
+def _finite(loss: float) -> float:
+    if not math.isfinite(loss):
+        raise InvalidResult(
+            f"the objective returned {loss} as the loss; return a finite number, or a dict "
+            "with status 'fail' for a failed evaluation"
+        )
+    return loss
 
 
 def start(doc: dict[str, Any]) -> None:
@@ -74,7 +86,7 @@ def start(doc: dict[str, Any]) -> None:
     doc["refresh_time"] = now
 
 
-def _placement(outcome: Any) -> dict[str, Any]:
+def _placement(outcome: Any, earlier_retries: int) -> dict[str, Any]:
     runtime = float(getattr(outcome, "runtime_s", 0.0) or 0.0)
     return {
         "state": outcome.state,
@@ -84,6 +96,8 @@ def _placement(outcome: Any) -> dict[str, Any]:
         "slot_id": outcome.slot_id,
         "peak_memory_mb": outcome.peak_memory_mb,
         "attempts": [list(a) for a in (outcome.attempts or [])],
+        "memory_mb": getattr(outcome, "memory_mb", None),
+        "retries": earlier_retries + int(getattr(outcome, "retries", 0) or 0),
     }
 
 
@@ -111,9 +125,12 @@ def write_outcome(trials: base.Trials, doc: dict[str, Any], outcome: Any) -> str
     ``JOB_STATE_CANCEL``. Anything else (the objective raised, crashed, ran out
     of memory or time, returned an invalid result): ``JOB_STATE_ERROR`` with
     ``misc["error"] = (kind, message)`` and the traceback in
-    ``result["traceback"]``. The placement goes to ``misc["hwaware"]`` in every case.
+    ``result["traceback"]``. The placement goes to ``misc["hwaware"]`` in every
+    case, with ``retries`` (the retries this trial used, including those of the
+    trial it re-runs) and ``memory_mb`` (the memory need of the last placement).
     """
-    doc["misc"].setdefault(MISC_KEY, {}).update(_placement(outcome))
+    info = doc["misc"].setdefault(MISC_KEY, {})
+    info.update(_placement(outcome, int(info.get("retries", 0) or 0)))
     if outcome.state == "cancelled":
         fail(doc, "cancelled", outcome.error or "cancelled", state=base.JOB_STATE_CANCEL)
         return None

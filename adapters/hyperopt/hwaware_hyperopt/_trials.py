@@ -12,6 +12,7 @@ from hyperopt import base
 
 from hwaware_hyperopt._driver import run_fmin
 from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.executors._retry import check_retries
 from hwaware_plugins.hardware import Device, device_classes, resolve_devices
 from hwaware_plugins.scheduling import DeviceClassInfo
 
@@ -39,11 +40,30 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
     already held (so a second ``fmin`` continues), ``timeout`` cancels the
     running trials when it expires, ``loss_threshold`` and ``early_stop_fn``
     stop the search and cancel what still runs, and with
-    ``catch_eval_exceptions=False`` an objective that raises stops the search
-    with :class:`TrialFailedError` (a crash, an out-of-memory failure or a
-    per-trial timeout is recorded and the search goes on). Ctrl-C kills every
-    worker's process group, marks the running trials cancelled and re-raises.
+    ``catch_eval_exceptions=False`` an objective that raises or returns an
+    invalid result (not a number or a result dict, or a NaN or infinite loss)
+    stops the search with :class:`TrialFailedError` (a crash, an out-of-memory
+    failure or a per-trial timeout is recorded and the search goes on); with
+    ``catch_eval_exceptions=True`` an invalid result is an ERROR trial with
+    ``misc["error"] = ("InvalidResult", reason)``. Ctrl-C kills every worker's
+    process group, marks the running trials cancelled and re-raises.
     ``pass_expr_memo_ctrl`` and the progress bar are not supported.
+
+    Failures of the worker rather than the objective: a trial that ran out of
+    accelerator memory is re-placed by the executor with a larger memory need
+    (``max_oom_retries`` of ``LocalExecutor``), on any GPU or MIG instance with
+    room for it, not only its own device class; each decision is logged at
+    warning level and listed in ``misc["hwaware"]["attempts"]``. With
+    ``max_retries``, a trial whose last attempt crashed, ran out of memory or
+    timed out runs again on a fresh placement (same trial id, every attempt
+    kept, ``misc["hwaware"]["retries"]`` counts them).
+
+    Resuming: ``fmin`` with the ``trials`` of a run whose coordinator died
+    (``trials_save_file``, written atomically after every result) keeps every
+    finished trial; the trials that were still running become ERROR trials
+    with ``misc["error"] = ("CoordinatorDied", reason)`` and, with
+    ``max_retries``, are run again at the same point as new trials
+    (``misc["hwaware"]["retry_of"]`` names the old one).
 
     Arguments are stored as given and validated when ``fmin`` starts.
 
@@ -58,12 +78,17 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
     :param parallelism: evaluations at once (default: the devices' slot count).
     :param timeout_per_trial: seconds after which one evaluation is killed and
         recorded as an ERROR trial with state ``timeout``.
+    :param max_retries: how often a trial whose worker crashed, ran out of
+        memory or timed out is run again on a fresh placement (default 0).
+        The executor must accept ``LocalExecutor.submit``'s options
+        (``device_filter``, ``oom_device_filter``, ``label``, ``timeout``).
 
-    Cost: per evaluation, one worker process start and the pickling of the
-    objective and its point; the driver waits on results, it never sleeps a
-    fixed poll interval. Thread-safety: run one ``fmin`` at a time per object.
-    After a run the object pickles (the executor is dropped and rebuilt on the
-    next ``fmin``; an executor given as an object is replaced by ``"local"``).
+    Cost: per evaluation, one worker process start (one more per retry or
+    re-placement) and the pickling of the objective and its point; the driver
+    waits on results, it never sleeps a fixed poll interval. Thread-safety: run
+    one ``fmin`` at a time per object. After a run the object pickles (the
+    executor is dropped and rebuilt on the next ``fmin``; an executor given as
+    an object is replaced by ``"local"``).
     """
 
     asynchronous = False
@@ -77,6 +102,7 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         executor: Any = "local",
         parallelism: int | None = None,
         timeout_per_trial: float | None = None,
+        max_retries: int = 0,
         exp_key: str | None = None,
     ) -> None:
         self.devices = devices
@@ -84,8 +110,10 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         self.executor = executor
         self.parallelism = parallelism
         self.timeout_per_trial = timeout_per_trial
+        self.max_retries = max_retries
         self._executor: Any = None
         self._classes: list[DeviceClassInfo] | None = None
+        self._accelerators: frozenset[str] | None = None
         super().__init__(exp_key=exp_key, refresh=True)
 
     # -- configuration ---------------------------------------------------------------------
@@ -99,6 +127,7 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
             isinstance(t, bool) or not isinstance(t, numbers.Real) or not t > 0
         ):
             raise ConfigError(f"timeout_per_trial must be a number > 0 or None, got {t!r}")
+        check_retries(self.max_retries)
 
     def resolved_devices(self) -> list[Device]:
         """The devices trials are placed on (see ``devices``); cost: a probe or a file read."""
@@ -118,8 +147,17 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
     def hwaware_device_classes(self) -> list[DeviceClassInfo]:
         """The device classes of :meth:`resolved_devices`, fastest first (cached)."""
         if self._classes is None:
-            self._classes = device_classes(self.resolved_devices())
+            devices = self.resolved_devices()
+            self._classes = device_classes(devices)
+            self._accelerators = frozenset(d.device_class for d in devices if d.is_accelerator)
         return self._classes
+
+    def hwaware_is_accelerator_class(self, device_class: str) -> bool:
+        """True when ``device_class`` is made of GPUs or MIG instances (cached with the classes)."""
+        if self._accelerators is None:
+            self._classes = None
+            _ = self.hwaware_device_classes
+        return device_class in (self._accelerators or frozenset())
 
     def executor_object(self) -> Any:
         """The executor evaluations run on, built on first use from ``executor``."""
@@ -224,6 +262,7 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         state = dict(self.__dict__)
         state["_executor"] = None
         state["_classes"] = None
+        state["_accelerators"] = None
         if not isinstance(state.get("executor"), str):
             state["executor"] = "local"
         if not isinstance(state.get("scheduler"), str):
@@ -232,7 +271,9 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore from :meth:`__getstate__`."""
+        """Restore from :meth:`__getstate__` (a pickle from an older version gets the defaults)."""
+        state.setdefault("max_retries", 0)
+        state.setdefault("_accelerators", None)
         self.__dict__.update(state)
 
 

@@ -31,3 +31,21 @@ def sleepy(point: dict[str, Any]) -> float:
     """Sleep 30 s (to be interrupted or timed out)."""
     time.sleep(30)
     return 0.0
+
+
+def crash_first(point: dict[str, Any]) -> float:
+    """Die on a trial's first attempt (a worker crash); return ``x ** 2`` on a retry."""
+    if "#retry" not in os.environ.get("HWAWARE_TASK_LABEL", ""):
+        os._exit(70)
+    return float(point["x"]) ** 2
+
+
+GPU_MEMORY_MB = {"small": 4000, "big": 16000}
+"""Memory of the device classes the out-of-memory tests declare."""
+
+
+def needs_memory(point: dict[str, Any]) -> float:
+    """Raise a CUDA out-of-memory error on a device class with less than ``need_mb`` MiB."""
+    if GPU_MEMORY_MB[os.environ["HWAWARE_DEVICE_CLASS"]] < int(point["need_mb"]):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    return float(point["x"]) ** 2

@@ -95,7 +95,7 @@ def optuna_storage(run_dir: str) -> Any:
         )
 
 
-def run_optuna(run_dir: str, n_trials: int) -> Any:
+def run_optuna(run_dir: str, n_trials: int, max_retries: int = 0) -> Any:
     """``hwaware_optuna.optimize`` for ``n_trials`` new trials; returns the study."""
     import optuna
     from hwaware_optuna import HardwareAwareSampler
@@ -105,7 +105,8 @@ def run_optuna(run_dir: str, n_trials: int) -> Any:
                                    pool_name=POOL_NAME, state_dir=os.path.join(run_dir, "pool"))
     study = optuna.create_study(study_name=STUDY_NAME, storage=optuna_storage(run_dir),
                                 sampler=sampler, load_if_exists=True)
-    return optimize(study, objective(run_dir), n_trials=n_trials, devices=chaos_devices()[:2])
+    return optimize(study, objective(run_dir), n_trials=n_trials, devices=chaos_devices()[:2],
+                    max_retries=max_retries)
 
 
 if __name__ == "__main__":

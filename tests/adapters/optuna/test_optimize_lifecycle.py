@@ -1,0 +1,137 @@
+"""``optimize`` around each trial: placement deaths, the timeout clock, restarts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+from hwaware_optuna import HardwareAwareSampler
+from hwaware_optuna._optimize import optimize
+from hwaware_optuna._worker_node import run_node
+from hwaware_optuna._worker_trials import create_running, worker_stamp
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
+
+from tests._procs import stray_children
+
+
+def _cpu(folder: Path, slots: int = 1) -> Path:
+    path = folder / "devices.toml"
+    path.write_text(f'[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\nslots = {slots}\n',
+                    encoding="utf-8")
+    return path
+
+
+def _study(folder: Path, base: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    storage = JournalStorage(JournalFileBackend(str(folder / "journal.log")))
+    sampler = HardwareAwareSampler(base, seed=0, state_dir=folder / "pool")
+    return optuna.create_study(study_name="s", storage=storage, sampler=sampler)
+
+
+def square(trial: optuna.trial.Trial) -> float:
+    """A quick objective."""
+    return trial.suggest_float("x", -1, 1) ** 2
+
+
+class DiesWhilePlacing(optuna.samplers.RandomSampler):
+    """Kills its worker process while the first trial is being placed (before the objective)."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(seed=0)
+        self.marker = marker
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            os._exit(3)
+        super().before_trial(study, trial)
+
+
+class SlowToPlace(optuna.samplers.RandomSampler):
+    """Placement (a fresh worker's warm-up, say) takes longer than the trial timeout."""
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        time.sleep(1.5)
+        super().before_trial(study, trial)
+
+
+def test_a_worker_dying_while_the_trial_is_placed_fails_it_and_it_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path, DiesWhilePlacing(str(tmp_path / "died")))
+    optimize(study, square, n_trials=2, max_retries=1, devices=_cpu(tmp_path))
+    trials = study.get_trials(deepcopy=False)
+    first = trials[0]
+    assert first.state == TrialState.FAIL
+    reason = first.user_attrs["hwaware:fail_reason"]
+    assert reason.startswith("crash: worker died before the objective started: ")
+    assert "code 3" in reason
+    assert TrialState.RUNNING not in {t.state for t in trials}
+    [retry] = [t for t in trials if t.user_attrs.get("hwaware:retry") == 1]
+    assert retry.state == TrialState.COMPLETE
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 2
+    assert stray_children() == []
+
+
+def test_trial_timeout_counts_the_objective_only_not_placement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path, SlowToPlace(seed=0))
+    optimize(study, square, n_trials=2, trial_timeout=1.0, devices=_cpu(tmp_path))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+
+
+def _left_running(study: optuna.Study, pid: int, node: str) -> int:
+    """A trial as a worker of an earlier run left it: RUNNING, stamped with ``pid``."""
+    trial = create_running(study._storage, study._study_id, worker_stamp(pid, node))
+    return trial.number
+
+
+def _stamped_dead(study: optuna.Study, node: str) -> int:
+    """A RUNNING trial stamped with a worker process that has since died."""
+    process = subprocess.Popen(["sleep", "60"])
+    number = _left_running(study, process.pid, node)
+    process.kill()
+    process.wait()
+    return number
+
+
+Resume = Callable[[optuna.Study, Path], None]
+
+
+def _resume_with_optimize(study: optuna.Study, folder: Path) -> None:
+    optimize(study, square, n_trials=1, max_retries=1, devices=_cpu(folder))
+
+
+def _resume_with_worker(study: optuna.Study, folder: Path) -> None:
+    run_node(storage=f"journal:{folder / 'journal.log'}", study_name=study.study_name,
+             objective=f"{__name__}:square", devices=str(_cpu(folder)), n_trials=2,
+             max_retries=1)
+
+
+@pytest.mark.parametrize("resume", [_resume_with_optimize, _resume_with_worker],
+                         ids=["optimize", "hwaware-worker"])
+def test_a_restart_fails_and_retries_the_trials_dead_workers_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resume: Resume
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path)
+    orphan = _stamped_dead(study, "node-t")
+    live = _left_running(study, os.getpid(), "node-t")  # a worker still running elsewhere
+    other_node = _stamped_dead(study, "node-u")  # another node's: not ours to judge
+    resume(study, tmp_path)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[orphan].state == TrialState.FAIL
+    reason = trials[orphan].user_attrs["hwaware:fail_reason"]
+    assert reason.startswith("crash: its worker process ") and "on node-t died" in reason
+    [retry] = [t for t in trials if t.system_attrs.get("failed_trial") == orphan]
+    assert retry.state == TrialState.COMPLETE
+    assert trials[live].state == TrialState.RUNNING
+    assert trials[other_node].state == TrialState.RUNNING

@@ -79,6 +79,8 @@ def optimize(
     - ``trial_timeout`` counts from the objective's start (not a fresh worker's
       warm-up); past it the worker's process group is killed and the trial
       fails with ``"timeout: ..."``; with ``max_retries`` it is queued again too.
+    - Processes the objective spawned are killed when its trial ends (SIGTERM,
+      SIGKILL 3 s later).
     - Ctrl-C or SIGTERM kills every worker's process group, fails their trials
       with ``"interrupted"`` and re-raises; nothing is left running.
     - Calling it again on a journal-file or SQLite study after the process

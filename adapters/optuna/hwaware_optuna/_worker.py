@@ -6,7 +6,9 @@ only ever see the slot's device. It applies the CPU affinity, reads its
 :class:`~hwaware_optuna._worker_protocol.WorkerSpec` from stdin, joins the
 study through the shared storage with a ``HardwareAwareSampler`` restricted to
 its slot, and runs the trial each ticket names (protocol:
-:mod:`hwaware_optuna._worker_protocol`). End-of-file on the control channel
+:mod:`hwaware_optuna._worker_protocol`). After each trial it kills the
+processes the objective left running (those it did not have before the
+trial), so they never outlive their trial. End-of-file on the control channel
 means the supervisor died: the worker then kills its own process group.
 """
 
@@ -33,6 +35,7 @@ from hwaware_optuna._worker_protocol import (
 )
 from hwaware_plugins.executors._oom import is_oom_error
 from hwaware_plugins.executors._payload import HEADER, loads
+from hwaware_plugins.executors._strays import kill_strays, stray_processes
 
 Send = Callable[[dict[str, Any]], None]
 
@@ -142,7 +145,11 @@ def run_trial(study: Any, trial_id: int, objective: Callable[[Any], Any],
 
 
 def serve(spec: WorkerSpec, commands: queue.SimpleQueue[bytes], send: Send) -> None:
-    """Run the trial of each ``go`` until ``stop``; each trial is told through the storage."""
+    """Run the trial of each ``go`` until ``stop``; each trial is told through the storage.
+
+    After each trial, the processes the objective left (those the worker did
+    not have before it) get SIGTERM, then SIGKILL after ``spec.kill_grace_s``.
+    """
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -165,7 +172,9 @@ def serve(spec: WorkerSpec, commands: queue.SimpleQueue[bytes], send: Send) -> N
         trial_id = granted_trial(commands.get())
         if trial_id is None:
             return
+        before = {process.pid for process in stray_processes()}
         told = run_trial(study, trial_id, objective, spec.catch)
+        kill_strays(before, grace_s=spec.kill_grace_s)
         for frozen in told:
             send({"type": "end", "trial_id": frozen._trial_id, "state": frozen.state.name})
 

@@ -1,4 +1,4 @@
-"""``optimize`` around each trial: placement deaths, the timeout clock, restarts."""
+"""``optimize`` around each trial: placement deaths, the timeout clock, leftovers, restarts."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import psutil
 import pytest
 from hwaware_optuna import HardwareAwareSampler
 from hwaware_optuna._optimize import optimize
@@ -86,6 +88,42 @@ def test_trial_timeout_counts_the_objective_only_not_placement(
     study = _study(tmp_path, SlowToPlace(seed=0))
     optimize(study, square, n_trials=2, trial_timeout=1.0, devices=_cpu(tmp_path))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+
+
+@dataclass(frozen=True)
+class LeavesAChild:
+    """Spawns a ``sleep`` it never waits for; records whether an earlier trial's one lives."""
+
+    folder: str
+
+    def __call__(self, trial: optuna.trial.Trial) -> float:
+        pids_file = Path(self.folder) / "children.txt"
+        earlier = [int(p) for p in pids_file.read_text().split()] if pids_file.exists() else []
+        trial.set_user_attr("earlier_child_alive", any(_alive(pid) for pid in earlier))
+        child = subprocess.Popen(["sleep", "60"])
+        with open(pids_file, "a") as handle:
+            handle.write(f"{child.pid}\n")
+        trial.set_user_attr("worker", os.getpid())
+        return 0.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_processes_an_objective_spawned_die_when_its_trial_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path)
+    optimize(study, LeavesAChild(str(tmp_path)), n_trials=3, devices=_cpu(tmp_path))
+    trials = study.trials
+    assert len({t.user_attrs["worker"] for t in trials}) == 1  # one long-lived worker
+    assert [t.user_attrs["earlier_child_alive"] for t in trials] == [False] * 3
+    assert stray_children() == []
 
 
 def _left_running(study: optuna.Study, pid: int, node: str) -> int:

@@ -11,6 +11,9 @@ worker's pid before the worker hears of it. So:
 - a worker that dies has its trial failed (``crash: ...``; ``crash: worker
   died before the objective started: ...`` while the sampler placed it), its
   lease released, and is replaced;
+- while the sampler places a trial, the supervisor keeps its heartbeat (on
+  storages that have one; optuna's own starts with the objective), so a node
+  that dies meanwhile has that trial failed by the other nodes too;
 - a trial whose objective runs past ``trial_timeout`` (counted from the
   objective's start, not the worker's warm-up) has its worker's process group
   killed and is failed (``timeout: ...``);
@@ -29,7 +32,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,24 +39,21 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from hwaware_optuna._worker_budget import Budget
-from hwaware_optuna._worker_oom import fits, memory_need, replacing
+from hwaware_optuna._worker_dealer import TrialDealer
+from hwaware_optuna._worker_oom import replacing
 from hwaware_optuna._worker_protocol import FAIL_REASON, OOM_ACTION, STOP, go
 from hwaware_optuna._worker_slots import SpecFor, WorkerSlot, read_ready, spawn_worker
 from hwaware_optuna._worker_trials import (
-    claim_waiting,
-    create_running,
     enqueue_retry,
     fail_trial,
     fail_trials_of_dead_workers,
-    is_retry,
+    heartbeat_interval,
+    record_heartbeat,
     single_node_storage,
-    waiting_trials,
-    worker_stamp,
 )
 from hwaware_plugins.errors import ConfigError, HwawareError
 from hwaware_plugins.executors._outcome import describe_exit
 from hwaware_plugins.executors._process import terminate_workers
-from hwaware_plugins.hardware import Device
 from hwaware_plugins.hardware._pool import DevicePool
 
 _log = logging.getLogger("hwaware_optuna")
@@ -127,7 +126,9 @@ class Supervisor:
         self._slots: list[WorkerSlot] = []
         self._serial = 0
         self._start_failures = 0
-        self._deadline = float("inf")
+        self._beat_s = heartbeat_interval(study._storage)
+        self.dealer = TrialDealer(study, pool=pool, budget=budget, node=node,
+                                  max_retries=max_retries)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class Supervisor:
         import tempfile
 
         if self.timeout is not None:
-            self._deadline = time.monotonic() + self.timeout
+            self.dealer.deadline = time.monotonic() + self.timeout
         self._recover()
         with tempfile.TemporaryDirectory(prefix="hwaware-workers-") as folder:
             try:
@@ -156,7 +157,7 @@ class Supervisor:
         while True:
             self._fill(folder)
             if not self._slots:
-                if not self._work_left():
+                if not self.dealer.work_left(running=False):
                     return
                 time.sleep(_POLL_S)  # every slot is leased elsewhere: wait for one
                 continue
@@ -168,21 +169,16 @@ class Supervisor:
             for slot in list(self._slots):
                 if slot.idle and time.monotonic() >= slot.next_offer:
                     self._offer(slot)
+            self._beat_placing()
             self._enforce_trial_timeout()
 
     def _fill(self, folder: str) -> None:
         """Start workers while trials may start; with only queued retries left, lease only
         devices that can hold one that no current worker's device can."""
-        while len(self._slots) < self.max_workers and time.monotonic() < self._deadline:
-            device_filter = None
-            if not self.budget.may_start_new():
-                needs = [
-                    need for need in (memory_need(t) for t in self._fitting_retries())
-                    if not any(self._fits(slot.lease.device, need) for slot in self._slots)
-                ]
-                if not needs:
-                    return
-                device_filter = self._filter_for(needs)
+        while len(self._slots) < self.max_workers:
+            device_filter = self.dealer.lease_filter([s.lease.device for s in self._slots])
+            if device_filter is None:
+                return
             lease = self.pool.try_acquire(label=f"{self.study.study_name}#worker",
                                           device_filter=device_filter)
             if lease is None:
@@ -196,54 +192,19 @@ class Supervisor:
             self._slots.append(slot)
             self.summary.workers_started += 1
 
-    # -- which trial a worker gets -------------------------------------------------------
-
-    def _fits(self, device: Device, need: float | None) -> bool:
-        return fits(device, need, self.pool.memory_fraction)
-
-    def _filter_for(self, needs: list[float | None]) -> Callable[[Device], bool]:
-        return lambda device: any(self._fits(device, need) for need in needs)
-
-    def _fitting_retries(self) -> list[FrozenTrial]:
-        """Queued retries some device of the pool can hold. Cost: one storage read."""
-        return [
-            t for t in waiting_trials(self.study._storage, self.study._study_id)
-            if is_retry(t) and any(self._fits(d, memory_need(t)) for d in self.pool.devices)
-        ]
-
-    def _retries_may_come(self) -> bool:
-        """True while a running trial may still fail and be queued again."""
-        return self.max_retries > 0 and any(slot.trial_id is not None for slot in self._slots)
-
-    def _work_left(self) -> bool:
-        """True while a trial may still start: new ones, queued ones, or retries to come."""
-        if time.monotonic() >= self._deadline:
-            return False
-        return (self.budget.may_start_new() or self._retries_may_come()
-                or bool(self._fitting_retries()))
+    def _running(self) -> bool:
+        return any(slot.trial_id is not None for slot in self._slots)
 
     def _offer(self, slot: WorkerSlot) -> None:
         """Give an idle worker a trial its device can hold; stop it when none can come.
 
-        A queued trial comes first (as optuna pops its queue), else a new one
-        while the budget allows. A worker with nothing to take waits while
-        running trials may still be retried, else it stops (freeing its slot
-        for a device that can take what is queued).
+        A worker with nothing to take waits while running trials may still be
+        retried, else it stops (freeing its slot for a device that can take
+        what is queued).
         """
-        storage, study_id = self.study._storage, self.study._study_id
-        trial: FrozenTrial | None = None
-        if time.monotonic() < self._deadline:
-            new_ok = self.budget.may_start_new()
-            device = slot.lease.device
-            stamp = worker_stamp(slot.process.pid, self.node)
-            trial = claim_waiting(
-                storage, study_id, stamp=stamp,
-                accept=lambda t: (new_ok or is_retry(t)) and self._fits(device, memory_need(t)),
-            )
-            if trial is None and new_ok:
-                trial = create_running(storage, study_id, stamp)
+        trial = self.dealer.deal(slot.process.pid, slot.lease.device)
         if trial is None:
-            if time.monotonic() < self._deadline and self._retries_may_come():
+            if self.dealer.open() and self.max_retries > 0 and self._running():
                 slot.next_offer = time.monotonic() + _IDLE_RECHECK_S
                 return
             slot.idle = False
@@ -254,8 +215,26 @@ class Supervisor:
         slot.trial_id, slot.trial_number = trial._trial_id, trial.number
         slot.objective_started = None
         self.summary.started += 1
-        self.budget.started(is_retry(trial))
+        slot.last_beat = 0.0
+        self._beat_placing()
         slot.send(go(trial._trial_id))
+
+    def _beat_placing(self) -> None:
+        """Record a heartbeat for trials still being placed, once per heartbeat interval.
+
+        Optuna starts a trial's heartbeat with its objective; until then this
+        one stands in, so a trial of a node that died while placing it goes
+        stale and other nodes' ``fail_stale_trials`` fail it. Cost: one storage
+        write per placing trial per interval (none without a heartbeat).
+        """
+        if self._beat_s is None:
+            return
+        now = time.monotonic()
+        for slot in self._slots:
+            if (slot.trial_id is not None and slot.objective_started is None
+                    and now - slot.last_beat >= self._beat_s):
+                record_heartbeat(self.study._storage, slot.trial_id)
+                slot.last_beat = now
 
     # -- messages ------------------------------------------------------------------------
 

@@ -95,6 +95,18 @@ def waiting_trials(storage: Any, study_id: int) -> list[FrozenTrial]:
     return trials
 
 
+def heartbeat_interval(storage: Any) -> float | None:
+    """The storage's heartbeat interval in seconds, or ``None`` when it keeps no heartbeat."""
+    getter = getattr(storage, "get_heartbeat_interval", None)
+    interval = getter() if callable(getter) else None
+    return float(interval) if isinstance(interval, int | float) and interval > 0 else None
+
+
+def record_heartbeat(storage: Any, trial_id: int) -> None:
+    """Record a heartbeat for ``trial_id`` (on a storage with a heartbeat). One storage write."""
+    storage.record_heartbeat(trial_id)
+
+
 def single_node_storage(storage: Any) -> bool:
     """True for storages only one node writes: a journal file, or SQLite."""
     from optuna.storages import JournalStorage, RDBStorage

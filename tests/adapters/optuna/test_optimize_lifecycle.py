@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,11 +55,15 @@ class DiesWhilePlacing(optuna.samplers.RandomSampler):
         super().before_trial(study, trial)
 
 
-class SlowToPlace(optuna.samplers.RandomSampler):
-    """Placement (a fresh worker's warm-up, say) takes longer than the trial timeout."""
+class PlacesSlowly(optuna.samplers.RandomSampler):
+    """Placement (a fresh worker's warm-up, say) takes ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seed=0)
+        self.seconds = seconds
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        time.sleep(1.5)
+        time.sleep(self.seconds)
         super().before_trial(study, trial)
 
 
@@ -85,7 +90,7 @@ def test_trial_timeout_counts_the_objective_only_not_placement(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    study = _study(tmp_path, SlowToPlace(seed=0))
+    study = _study(tmp_path, PlacesSlowly(1.5))
     optimize(study, square, n_trials=2, trial_timeout=1.0, devices=_cpu(tmp_path))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
 
@@ -173,3 +178,67 @@ def test_a_restart_fails_and_retries_the_trials_dead_workers_left_running(
     assert retry.state == TrialState.COMPLETE
     assert trials[live].state == TrialState.RUNNING
     assert trials[other_node].state == TrialState.RUNNING
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# A node whose sampler takes a minute to place its one trial, on SQLite with a 1 s heartbeat.
+NODE_SCRIPT = """
+import sys, warnings, optuna
+from optuna.storages import RDBStorage
+from hwaware_optuna import HardwareAwareSampler
+from hwaware_optuna._optimize import optimize
+from tests.adapters.optuna.test_optimize_lifecycle import PlacesSlowly, square
+
+folder = sys.argv[1]
+warnings.simplefilter("ignore")
+storage = RDBStorage(f"sqlite:///{folder}/db.sqlite", heartbeat_interval=1, grace_period=2)
+sampler = HardwareAwareSampler(PlacesSlowly(60.0), seed=0, state_dir=f"{folder}/pool")
+study = optuna.create_study(study_name="s", storage=storage, sampler=sampler)
+optimize(study, square, n_trials=1, devices=f"{folder}/devices.toml")
+"""
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _storage(folder: Path) -> optuna.storages.RDBStorage:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(f"sqlite:///{folder / 'db.sqlite'}",
+                                          heartbeat_interval=1, grace_period=2)
+
+
+def _running_trials(folder: Path) -> list[optuna.trial.FrozenTrial]:
+    try:
+        study = optuna.load_study(study_name="s", storage=_storage(folder))
+    except Exception:  # not created yet
+        return []
+    return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_trial_being_placed_has_a_heartbeat_so_it_fails_when_its_node_dies(
+    tmp_path: Path,
+) -> None:
+    _cpu(tmp_path)
+    node = subprocess.Popen([sys.executable, "-c", NODE_SCRIPT, str(tmp_path)], cwd=ROOT)
+    try:
+        _wait_for(lambda: bool(_running_trials(tmp_path)), 60, "a trial being placed")
+        time.sleep(1.5)  # still placing: only the supervisor's heartbeat keeps it alive
+    finally:
+        node.kill()
+        node.wait()
+    [trial] = _running_trials(tmp_path)
+    worker = trial.user_attrs["hwaware:worker_pid"]
+    _wait_for(lambda: not _alive(worker), 15, "the dead node's worker to end")
+    time.sleep(2.5)  # past the grace period
+    study = optuna.load_study(study_name="s", storage=_storage(tmp_path))
+    optuna.storages.fail_stale_trials(study)  # what every other node does before each trial
+    assert study.get_trials(deepcopy=False)[0].state == TrialState.FAIL

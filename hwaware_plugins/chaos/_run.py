@@ -27,12 +27,8 @@ DRIVERS: tuple[str, ...] = ("optimize", "executor")
 """How optuna trials run (see :class:`ChaosSettings`)."""
 
 DEFAULT_TRIAL_TIMEOUT_S = 2.0
-"""Per-trial timeout of the hyperopt and optuna-executor paths (work is at most 0.2 s)."""
-
-OPTIMIZE_TRIAL_TIMEOUT_S = 10.0
-"""Per-trial timeout with ``hwaware_optuna.optimize``: a fresh worker's first trial
-includes its warm-up (loading the plugins imports both frameworks: about 4 s on
-two busy cores)."""
+"""Per-trial timeout of every path (work is at most 0.2 s; with ``hwaware_optuna.optimize``
+the clock starts with the objective, so a fresh worker's warm-up does not count)."""
 
 MIN_COMPLETED_WITH_RETRIES = 0.95
 """With ``max_retries >= 2`` at least this share of the trials must complete."""
@@ -65,9 +61,7 @@ class ChaosSettings:
     :param max_retries: retries of a crashed, out-of-memory or timed-out trial.
     :param seed: fixes the faults, the work times and the framework's sampler.
     :param trial_timeout: seconds after which a hung trial is killed; default
-        :data:`DEFAULT_TRIAL_TIMEOUT_S`, or :data:`OPTIMIZE_TRIAL_TIMEOUT_S` with
-        the ``optimize`` driver, whose trial clock also runs while a fresh
-        worker warms up (its first trial).
+        :data:`DEFAULT_TRIAL_TIMEOUT_S`.
     :param devices: the devices trials are placed on (default :func:`chaos_devices`).
     :param work_s: seconds of work per attempt, ``(low, high)``.
     :param max_oom_retries: re-placements of an out-of-memory trial by the executor.
@@ -89,12 +83,8 @@ class ChaosSettings:
 
     @property
     def timeout_s(self) -> float:
-        """The per-trial timeout in effect (``trial_timeout`` or the driver's default)."""
-        if self.trial_timeout is not None:
-            return self.trial_timeout
-        if self.framework == "optuna" and self.driver == "optimize":
-            return OPTIMIZE_TRIAL_TIMEOUT_S
-        return DEFAULT_TRIAL_TIMEOUT_S
+        """The per-trial timeout in effect (``trial_timeout`` or the default)."""
+        return DEFAULT_TRIAL_TIMEOUT_S if self.trial_timeout is None else self.trial_timeout
 
     def validate(self) -> None:
         """Raise a one-line :class:`ConfigError` naming the first invalid setting."""

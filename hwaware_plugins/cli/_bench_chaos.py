@@ -29,7 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="fixes every fault (default 0)")
     parser.add_argument(
         "--trial-timeout", type=float, default=None,
-        help="seconds before a hang is killed (default 2; 10 with --driver optimize)",
+        help="seconds before a hung objective is killed (default 2)",
     )
     parser.add_argument(
         "--driver", choices=("optimize", "executor"), default="optimize",

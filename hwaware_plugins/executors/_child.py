@@ -14,7 +14,10 @@ leased device. Protocol:
    when the parent is SIGKILLed). The task itself sees ``/dev/null`` as stdin.
 3. The result record (a pickled dict, written atomically) holds the value or
    the exception's type, message and traceback, ``is_oom``, the runtime and the
-   peak memory. The worker then leaves with ``os._exit(0)``, so stray
+   peak memory. The worker then kills what the task left running in its
+   group (SIGTERM, SIGKILL after ``$HWAWARE_KILL_GRACE_S``; never itself or
+   the executor), so no child outlives a finished task even when the executor
+   dies before it reaps the worker, and leaves with ``os._exit(0)``, so stray
    non-daemon threads or atexit hooks of the task cannot keep it alive.
 """
 
@@ -33,6 +36,7 @@ from typing import Any
 
 from hwaware_plugins.executors._oom import is_oom_error
 from hwaware_plugins.executors._payload import HEADER, dumps, loads
+from hwaware_plugins.executors._strays import grace_from_env, kill_strays
 
 
 def _read_exact(fd: int, size: int) -> bytes:
@@ -130,7 +134,8 @@ def _write_record(path: str, record: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Pin, read the task from stdin, run it, write the record; return the exit code."""
+    """Pin, read the task from stdin, run it, write the record, kill the task's leftovers;
+    return the exit code."""
     if len(argv) not in (1, 2):
         print("usage: python -m hwaware_plugins.executors._child RESULT [CPUS]", file=sys.stderr)
         return 2
@@ -142,6 +147,8 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=_watch_parent, args=(watch_fd,), daemon=True).start()
     sys.path[:0] = [entry for entry in envelope["sys_path"] if entry not in sys.path]
     _write_record(argv[0], run_task(envelope["task"]))
+    # Only now, with the result on disk: a kill racing this cannot lose it.
+    kill_strays(grace_s=grace_from_env())
     return 0
 
 

@@ -20,6 +20,7 @@ from hwaware_plugins.executors._oom import next_memory_need
 from hwaware_plugins.executors._outcome import Attempt, TaskOutcome, describe_exit
 from hwaware_plugins.executors._payload import loads
 from hwaware_plugins.executors._process import WorkerProcess
+from hwaware_plugins.executors._strays import GRACE_ENV
 
 _log = logging.getLogger("hwaware_plugins.executors")
 
@@ -71,8 +72,9 @@ class _Run:
     peak_rss_mb: float | None
 
 
-def _worker_env(lease: Any, label: str) -> dict[str, str]:
+def _worker_env(lease: Any, label: str, kill_grace_s: float) -> dict[str, str]:
     env = dict(lease.env(os.environ))
+    env[GRACE_ENV] = repr(float(kill_grace_s))
     env.setdefault("HWAWARE_DEVICE_ID", str(lease.device.id))
     env.setdefault("HWAWARE_SLOT_ID", str(lease.slot_id))
     env.setdefault("HWAWARE_LEASE_ID", str(lease.lease_id))
@@ -116,7 +118,7 @@ def _run_once(task: Task, lease: Any, settings: RunSettings) -> _Run:
         worker = WorkerProcess.start(
             task.payload,
             python=settings.python,
-            env=_worker_env(lease, task.label),
+            env=_worker_env(lease, task.label, settings.kill_grace_s),
             cpu_affinity=getattr(lease, "cpu_affinity", None),
         )
     except OSError as exc:

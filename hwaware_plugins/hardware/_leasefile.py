@@ -114,21 +114,28 @@ def process_start_ticks(pid: int) -> int | None:
         return None
 
 
-def holder_alive(record: LeaseRecord) -> bool:
-    """True when the process that took ``record`` still runs (same PID and start time).
+def same_process_alive(pid: int, create_time: float, start_ticks: int | None = None) -> bool:
+    """True when process ``pid`` still runs and is the one that started at that time.
 
     Compares start ticks since boot where both sides have them (Linux), else the
-    psutil start time within 50 ms. A process we may not inspect counts as alive.
+    psutil start time within 50 ms, so a reused PID counts as dead. A process we
+    may not inspect counts as alive. Only meaningful on the node that recorded
+    the values. Cost: one or two small reads under ``/proc``.
     """
-    if record.pid_start_ticks is not None:
-        ticks = process_start_ticks(record.pid)
+    if start_ticks is not None:
+        ticks = process_start_ticks(pid)
         if ticks is not None:
-            return ticks == record.pid_start_ticks
+            return ticks == start_ticks
     try:
-        started = process_create_time(record.pid)
+        started = process_create_time(pid)
     except psutil.AccessDenied:
         return True
-    return started is not None and abs(started - record.pid_create_time) <= _CREATE_TIME_TOLERANCE_S
+    return started is not None and abs(started - create_time) <= _CREATE_TIME_TOLERANCE_S
+
+
+def holder_alive(record: LeaseRecord) -> bool:
+    """True when the process that took ``record`` still runs (see :func:`same_process_alive`)."""
+    return same_process_alive(record.pid, record.pid_create_time, record.pid_start_ticks)
 
 
 def drop_dead_holders(records: list[LeaseRecord]) -> list[LeaseRecord]:

@@ -23,8 +23,8 @@ WORK_S = (0.8, 0.8)
 def objective(run_dir: str) -> ChaosObjective:
     """The fault-free objective the coordinators run.
 
-    It spawns no child: a child left by a worker that already exited dies with
-    the executor only (see ``test_child_of_a_finished_worker_survives_a_killed_coordinator``).
+    It spawns no child (``test_no_child_of_a_finished_worker_survives_a_killed_coordinator``
+    checks the children of a finished worker).
     """
     return ChaosObjective(run_dir=run_dir, rates=ChaosRates(), work_s=WORK_S, spawn_child=False)
 
@@ -33,7 +33,8 @@ def run_slow_reap(run_dir: str) -> None:
     """One task whose worker returns at once while the executor is slow to end its group.
 
     ``WorkerProcess.reap`` (which terminates the worker's group) is delayed by
-    60 s, so a coordinator killed meanwhile never kills the task's child.
+    60 s, so a coordinator killed meanwhile never ends the group: only the
+    worker itself can have killed the task's child.
     """
     import time
 
@@ -94,7 +95,7 @@ def optuna_storage(run_dir: str) -> Any:
         )
 
 
-def run_optuna(run_dir: str, n_trials: int) -> Any:
+def run_optuna(run_dir: str, n_trials: int, max_retries: int = 0) -> Any:
     """``hwaware_optuna.optimize`` for ``n_trials`` new trials; returns the study."""
     import optuna
     from hwaware_optuna import HardwareAwareSampler
@@ -104,7 +105,8 @@ def run_optuna(run_dir: str, n_trials: int) -> Any:
                                    pool_name=POOL_NAME, state_dir=os.path.join(run_dir, "pool"))
     study = optuna.create_study(study_name=STUDY_NAME, storage=optuna_storage(run_dir),
                                 sampler=sampler, load_if_exists=True)
-    return optimize(study, objective(run_dir), n_trials=n_trials, devices=chaos_devices()[:2])
+    return optimize(study, objective(run_dir), n_trials=n_trials, devices=chaos_devices()[:2],
+                    max_retries=max_retries)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import optuna
 from optuna.storages import InMemoryStorage
 
 from hwaware_optuna._optimize_setup import (
+    KILL_GRACE_S,
     check_count,
     check_picklable,
     check_seconds,
@@ -22,6 +23,7 @@ from hwaware_optuna._optimize_setup import (
 )
 from hwaware_optuna._sampler import HardwareAwareSampler
 from hwaware_optuna._worker_budget import LocalBudget
+from hwaware_optuna._worker_protocol import OomPolicy
 from hwaware_optuna._worker_supervisor import Summary, Supervisor
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware import Device, resolve_devices
@@ -54,7 +56,9 @@ def optimize(
     ``HardwareAwareSampler`` settings are kept; any other sampler becomes its
     base sampler), so ``device_for(trial)`` and the ``hwaware:*`` placement
     attributes are right. Each trial also records ``hwaware:node``,
-    ``hwaware:worker_pid`` and the real ``hwaware:slot_id``.
+    ``hwaware:worker_pid`` (with ``hwaware:worker_started``, written when the
+    trial becomes RUNNING, before the worker hears of it) and the real
+    ``hwaware:slot_id``.
 
     - ``n_trials`` counts new trials across all workers, exactly; queued
       retries run on top of it. Without ``n_trials`` and ``timeout`` it runs
@@ -62,13 +66,27 @@ def optimize(
     - An objective that raises fails its trial (``hwaware:fail_reason`` =
       ``"error: ..."``, or ``"oom: ..."`` for out-of-memory) and the run goes on.
     - A worker that dies (``os._exit``, a signal, a segfault) fails its trial
-      with ``"crash: ..."``, gives its lease back and is replaced; with
-      ``max_retries`` a crashed, OOM or timed-out trial is queued again (same parameters,
-      user attribute ``hwaware:retry``) and placed afresh by the next free worker.
-    - ``trial_timeout`` kills the worker's process group and fails the trial
-      with ``"timeout: ..."``; with ``max_retries`` it is queued again too.
+      with ``"crash: ..."`` (``"crash: worker died before the objective
+      started: ..."`` while the sampler placed it), gives its lease back and
+      is replaced; with ``max_retries`` a crashed or timed-out trial is queued
+      again (same parameters, user attribute ``hwaware:retry``) and placed
+      afresh by the next free worker.
+    - A trial that ran out of device memory gets a larger memory need
+      (``hwaware:memory_need_mb``: the device's memory x 1.5) and, with
+      ``max_retries``, is queued again for a device whose free memory holds it;
+      the decision is logged as a warning and recorded in ``hwaware:oom_action``
+      (``"not re-placed: ..."`` when no device of this node is big enough).
+    - ``trial_timeout`` counts from the objective's start (not a fresh worker's
+      warm-up); past it the worker's process group is killed and the trial
+      fails with ``"timeout: ..."``; with ``max_retries`` it is queued again too.
+    - Processes the objective spawned are killed when its trial ends (SIGTERM,
+      SIGKILL 3 s later).
     - Ctrl-C or SIGTERM kills every worker's process group, fails their trials
       with ``"interrupted"`` and re-raises; nothing is left running.
+    - Calling it again on a journal-file or SQLite study after the process
+      died (even by SIGKILL) fails the trials its workers left RUNNING
+      (``"crash: ..."``, found by their recorded pid) and, with
+      ``max_retries``, queues them again.
 
     An in-memory study is copied into a journal file in the working folder
     (logged at INFO); its new trials are copied back into ``study`` at the end.
@@ -87,7 +105,7 @@ def optimize(
     :param executor: ``"local"`` (the only one: worker processes on this node;
         use ``hwaware worker`` on each node for several).
     :param max_retries: how often a crashed, OOM or timed-out trial is queued again.
-    :param trial_timeout: seconds a trial may run.
+    :param trial_timeout: seconds a trial's objective may run.
     :returns: the study holding the results: ``study`` itself, or for an
         in-memory study its journal-file copy (``study`` also gets the trials).
     :raises ConfigError: invalid arguments, an unpicklable objective, devices
@@ -118,15 +136,21 @@ def optimize(
     in_memory = isinstance(study._storage, InMemoryStorage)
     shared = journal_copy(study, os.getcwd()) if in_memory else study
     before = len(shared.get_trials(deepcopy=False))
+    node = node_name(resolved)
+    oom = OomPolicy(max_retries=max_retries, memory_fraction=pool.memory_fraction,
+                    devices=tuple(resolved))
     supervisor = Supervisor(
         shared,
         pool=pool,
-        spec_for=spec_factory(shared, objective, sampler=sampler, node=node_name(resolved)),
+        spec_for=spec_factory(shared, objective, sampler=sampler, node=node, oom=oom,
+                              kill_grace_s=KILL_GRACE_S),
         budget=LocalBudget(n_trials),
+        node=node,
         max_workers=max(1, min(slots, n_trials) if n_trials else slots),
         timeout=timeout,
         trial_timeout=trial_timeout,
         max_retries=max_retries,
+        kill_grace_s=KILL_GRACE_S,
         python=sys.executable,
     )
     try:
@@ -147,6 +171,7 @@ def _copy_back(source: optuna.Study, target: optuna.Study, before: int) -> None:
 def _report(summary: Summary) -> None:
     _log.info(
         "optimize: %d trials started by %d worker processes (%d crashed, %d timed out, "
-        "%d retried)", summary.started, summary.workers_started, summary.crashed,
-        summary.timed_out, summary.retried,
+        "%d retried; %d left RUNNING by dead workers failed)", summary.started,
+        summary.workers_started, summary.crashed, summary.timed_out, summary.retried,
+        summary.recovered,
     )

@@ -18,13 +18,16 @@ from typing import Any
 import optuna
 
 from hwaware_optuna._sampler import HardwareAwareSampler
-from hwaware_optuna._worker_protocol import SamplerSettings, WorkerSpec
+from hwaware_optuna._worker_protocol import OomPolicy, SamplerSettings, WorkerSpec
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.executors._payload import TaskSerializationError, dumps
 from hwaware_plugins.hardware import Device, this_host
 from hwaware_plugins.hardware._lease import Lease
 
 _log = logging.getLogger("hwaware_optuna")
+
+KILL_GRACE_S = 3.0
+"""Seconds between SIGTERM and SIGKILL when a worker's group or an objective's leftovers die."""
 
 
 def check_count(name: str, value: object, *, low: int, allow_none: bool = True) -> int | None:
@@ -112,6 +115,8 @@ def spec_factory(
     *,
     sampler: optuna.samplers.BaseSampler,
     node: str,
+    oom: OomPolicy,
+    kill_grace_s: float,
 ) -> Callable[[Lease, int, str], WorkerSpec]:
     """Builds each worker's spec; the storage object is pickled along (RDB and journal are)."""
     verbosity = optuna.logging.get_verbosity()
@@ -127,6 +132,8 @@ def spec_factory(
             node=node,
             state_dir=folder,
             optuna_verbosity=verbosity,
+            oom=oom,
+            kill_grace_s=kill_grace_s,
         )
 
     return spec_for

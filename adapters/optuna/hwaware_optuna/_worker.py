@@ -5,8 +5,10 @@ in a new session with the slot's pinning environment already set, so CUDA can
 only ever see the slot's device. It applies the CPU affinity, reads its
 :class:`~hwaware_optuna._worker_protocol.WorkerSpec` from stdin, joins the
 study through the shared storage with a ``HardwareAwareSampler`` restricted to
-its slot, and runs one trial per ticket the supervisor grants (protocol:
-:mod:`hwaware_optuna._worker_protocol`). End-of-file on the control channel
+its slot, and runs the trial each ticket names (protocol:
+:mod:`hwaware_optuna._worker_protocol`). After each trial it kills the
+processes the objective left running (those it did not have before the
+trial), so they never outlive their trial. End-of-file on the control channel
 means the supervisor died: the worker then kills its own process group.
 """
 
@@ -23,16 +25,17 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from hwaware_optuna._worker_oom import record_plan
 from hwaware_optuna._worker_protocol import (
     FAIL_REASON,
-    NODE,
     RETRY,
-    WORKER_PID,
     WorkerSpec,
     encode,
+    granted_trial,
 )
 from hwaware_plugins.executors._oom import is_oom_error
 from hwaware_plugins.executors._payload import HEADER, loads
+from hwaware_plugins.executors._strays import kill_strays, stray_processes
 
 Send = Callable[[dict[str, Any]], None]
 
@@ -68,13 +71,20 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def wrap_objective(spec: WorkerSpec, objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """The objective with the worker's bookkeeping: node, slot, pid, retry count, fail reason."""
+def wrap_objective(
+    spec: WorkerSpec, objective: Callable[[Any], Any], send: Send
+) -> Callable[[Any], Any]:
+    """The objective with the worker's bookkeeping: start message, slot, fail reason, OOM plan.
+
+    It tells the supervisor the objective starts (the trial's clock for
+    ``trial_timeout``); an objective that runs out of device memory gets its
+    retry's memory need and the decision written on the trial
+    (:func:`~hwaware_optuna._worker_oom.record_plan`).
+    """
     import optuna
 
     def run(trial: optuna.trial.Trial) -> Any:
-        trial.set_user_attr(NODE, spec.node)
-        trial.set_user_attr(WORKER_PID, os.getpid())
+        send({"type": "objective", "trial_id": trial._trial_id})
         # The worker's pool has one slot; record the supervisor's real slot instead.
         trial.set_user_attr("hwaware:slot_id", spec.slot_id)
         try:
@@ -82,34 +92,28 @@ def wrap_objective(spec: WorkerSpec, objective: Callable[[Any], Any]) -> Callabl
         except optuna.TrialPruned:
             raise
         except Exception as exc:
-            kind = "oom" if is_oom_error(exc) else "error"
+            oom = is_oom_error(exc)
             with contextlib.suppress(Exception):
-                trial.set_user_attr(FAIL_REASON, f"{kind}: {_one_line(exc)}")
+                trial.set_user_attr(FAIL_REASON, f"{'oom' if oom else 'error'}: {_one_line(exc)}")
+                if oom:
+                    record_plan(trial, spec.device, spec.oom)
             raise
 
     return run
 
 
-def build_sampler(spec: WorkerSpec, send: Send) -> Any:
-    """The slot's sampler: it reports each trial to the supervisor before placing it."""
+def build_sampler(spec: WorkerSpec) -> Any:
+    """The slot's sampler; a retry queued by optuna's callbacks gets ``hwaware:retry`` set."""
     from hwaware_optuna._sampler import HardwareAwareSampler
 
-    class _ReportingSampler(HardwareAwareSampler):
+    class _RetryMarkingSampler(HardwareAwareSampler):
         def before_trial(self, study: Any, trial: Any) -> None:
             history = trial.system_attrs.get("retry_history") or []
-            send(
-                {
-                    "type": "start",
-                    "trial_id": trial._trial_id,
-                    "number": trial.number,
-                    "retry": bool(history),
-                }
-            )
             super().before_trial(study, trial)
             if history and trial.user_attrs.get(RETRY) != len(history):
                 study._storage.set_trial_user_attr(trial._trial_id, RETRY, len(history))
 
-    sampler = _ReportingSampler(
+    sampler = _RetryMarkingSampler(
         devices=[spec.device],
         pool_name="worker",
         state_dir=spec.state_dir,
@@ -126,29 +130,51 @@ def _collect(told: list[Any]) -> Callable[[Any, Any], None]:
     return lambda _study, frozen: told.append(frozen)
 
 
+def run_trial(study: Any, trial_id: int, objective: Callable[[Any], Any],
+              catch: tuple[type[Exception], ...]) -> list[Any]:
+    """Run the RUNNING trial ``trial_id`` through ``study.optimize``; return what was told.
+
+    ``study.optimize`` asks for a trial from optuna's queue: this study's
+    queue is made to hand out exactly ``trial_id``, which the supervisor made
+    RUNNING, so optuna's own trial loop (heartbeat, callbacks, tell) runs it.
+    """
+    told: list[Any] = []
+    study._pop_waiting_trial_id = lambda: trial_id
+    study.optimize(objective, n_trials=1, catch=catch, callbacks=[_collect(told)])
+    return told
+
+
 def serve(spec: WorkerSpec, commands: queue.SimpleQueue[bytes], send: Send) -> None:
-    """Run one trial per ``go`` until ``stop``; each trial is told through the storage."""
+    """Run the trial of each ``go`` until ``stop``; each trial is told through the storage.
+
+    After each trial, the processes the objective left (those the worker did
+    not have before it) get SIGTERM, then SIGKILL after ``spec.kill_grace_s``.
+    """
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(spec.optuna_verbosity)
+    if not callable(getattr(optuna.Study, "_pop_waiting_trial_id", None)):
+        send({"type": "error", "message": f"optuna {optuna.__version__} lacks "
+              "Study._pop_waiting_trial_id, which optimize needs; install optuna>=3.4,<6"})
+        return
     try:
         study = optuna.load_study(
-            study_name=spec.study_name,
-            storage=spec.storage,
-            sampler=build_sampler(spec, send),
+            study_name=spec.study_name, storage=spec.storage, sampler=build_sampler(spec),
         )
     except Exception as exc:
         send({"type": "error", "message": f"cannot join study {spec.study_name!r}: "
               f"{_one_line(exc)}"})
         return
-    objective = wrap_objective(spec, spec.objective)
+    objective = wrap_objective(spec, spec.objective, send)
     while True:
         send({"type": "ready"})
-        if commands.get() != b"go":
+        trial_id = granted_trial(commands.get())
+        if trial_id is None:
             return
-        told: list[Any] = []
-        study.optimize(objective, n_trials=1, catch=spec.catch, callbacks=[_collect(told)])
+        before = {process.pid for process in stray_processes()}
+        told = run_trial(study, trial_id, objective, spec.catch)
+        kill_strays(before, grace_s=spec.kill_grace_s)
         for frozen in told:
             send({"type": "end", "trial_id": frozen._trial_id, "state": frozen.state.name})
 

@@ -4,53 +4,47 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from hwaware_optuna._worker_trials import budget_counts
+from hwaware_optuna._worker_trials import started_non_retries
 
 
 class Budget(Protocol):
-    """Decides whether a worker asking for a trial gets one."""
+    """Decides whether a supervisor may start another non-retry trial.
 
-    def may_grant(self, in_flight: int) -> bool:
-        """True if one more trial may start; ``in_flight`` tickets are granted, not yet started."""
+    Queued retries (optuna's ``retry_history``) always run on top of the budget.
+    """
+
+    def may_start_new(self) -> bool:
+        """True if one more non-retry trial (new, or queued by the user) may start."""
         ...
 
     def started(self, retry: bool) -> None:
-        """A granted ticket became a trial (``retry``: it took a queued retry)."""
-        ...
-
-    def retry_queued(self) -> None:
-        """The supervisor queued a retry, which runs on top of the budget."""
+        """The supervisor gave a worker a trial (``retry``: a queued retry)."""
         ...
 
 
 class LocalBudget:
-    """Exactly ``n_trials`` new trials (``None``: no limit), plus one per queued retry.
+    """Exactly ``n_trials`` non-retry trials (``None``: no limit); retries come on top.
 
-    Exact because one supervisor grants every ticket. Not thread-safe (the
+    Exact because one supervisor starts every trial. Not thread-safe (the
     supervisor's loop is its only user). Cost: O(1).
     """
 
     def __init__(self, n_trials: int | None) -> None:
         self.n_trials = n_trials
         self._starts = 0
-        self._retries = 0
 
-    def may_grant(self, in_flight: int) -> bool:
-        if self.n_trials is None:
-            return True
-        return self._starts + in_flight < self.n_trials + self._retries
+    def may_start_new(self) -> bool:
+        return self.n_trials is None or self._starts < self.n_trials
 
     def started(self, retry: bool) -> None:
-        self._starts += 1
-
-    def retry_queued(self) -> None:
-        self._retries += 1
+        if not retry:
+            self._starts += 1
 
 
 class StorageBudget:
     """At most ``total`` non-retry trials in the whole study, counted in its storage.
 
-    Queued retries are granted on top. Supervisors on several nodes share the
+    Queued retries are started on top. Supervisors on several nodes share the
     count through the storage; two nodes deciding at the same instant may each
     start the last trial, so the study can end up to (nodes - 1) trials over
     (as with optuna's ``MaxTrialsCallback``); on one node it is exact.
@@ -62,14 +56,10 @@ class StorageBudget:
         self.study_id = study_id
         self.total = total
 
-    def may_grant(self, in_flight: int) -> bool:
+    def may_start_new(self) -> bool:
         if self.total is None:
             return True
-        used, waiting_retries = budget_counts(self.storage, self.study_id)
-        return used + in_flight < self.total or waiting_retries > in_flight
+        return started_non_retries(self.storage, self.study_id) < self.total
 
     def started(self, retry: bool) -> None:
-        return None
-
-    def retry_queued(self) -> None:
         return None

@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 
 from hwaware_optuna._optimize_setup import (
+    KILL_GRACE_S,
     check_count,
     check_picklable,
     check_seconds,
@@ -23,6 +24,7 @@ from hwaware_optuna._optimize_setup import (
 )
 from hwaware_optuna._sampler import HardwareAwareSampler
 from hwaware_optuna._worker_budget import StorageBudget
+from hwaware_optuna._worker_protocol import OomPolicy
 from hwaware_optuna._worker_supervisor import Summary, Supervisor
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware import resolve_devices
@@ -176,15 +178,20 @@ def run_node(
     slots = sum(capacity.slots_free for capacity in pool.free_capacity().values())
     name = node or node_name(resolved)
     _log.info("node %s joins study %r with %d slots", name, study_name, slots)
+    oom = OomPolicy(max_retries=max_retries, memory_fraction=pool.memory_fraction,
+                    devices=tuple(resolved))
     supervisor = Supervisor(
         study,
         pool=pool,
-        spec_for=spec_factory(study, function, sampler=sampler, node=name),
+        spec_for=spec_factory(study, function, sampler=sampler, node=name, oom=oom,
+                              kill_grace_s=KILL_GRACE_S),
         budget=StorageBudget(study._storage, study._study_id, n_trials),
+        node=name,
         max_workers=max(1, slots),
         timeout=timeout,
         trial_timeout=trial_timeout,
         max_retries=max_retries,
+        kill_grace_s=KILL_GRACE_S,
     )
     with sigterm_as_exit():
         return supervisor.run()

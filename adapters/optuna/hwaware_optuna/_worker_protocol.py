@@ -2,12 +2,16 @@
 
 A worker process (``python -m hwaware_optuna._worker``) is started with the
 slot's pinning environment. Its stdin carries, first, an 8-byte length and the
-pickled :class:`WorkerSpec` envelope, then one control line per ticket request
-(``go`` or ``stop``). It writes JSON lines to a dedicated pipe:
+pickled :class:`WorkerSpec` envelope, then one control line per ticket request:
+``go TRIAL_ID`` (run that trial, which the supervisor already made RUNNING and
+stamped with the worker's pid) or ``stop``. It writes JSON lines to a
+dedicated pipe:
 
 - ``{"type": "ready"}``: asks whether to run another trial;
-- ``{"type": "start", "trial_id": .., "number": .., "retry": ..}``: a trial was placed;
-- ``{"type": "end", "trial_id": .., "state": ..}``: the trial was told;
+- ``{"type": "objective", "trial_id": ..}``: the trial was placed and its
+  objective starts now (the trial's clock for ``trial_timeout`` starts here);
+- ``{"type": "end", "trial_id": .., "state": ..}``: the trial was told and the
+  processes its objective spawned were killed;
 - ``{"type": "error", "message": ..}``: it cannot run at all (then it exits).
 """
 
@@ -24,14 +28,55 @@ NODE = _attrs.PREFIX + "node"
 """User attribute: the node (``hwaware worker --node``, default its devices' host) that ran it."""
 WORKER_PID = _attrs.PREFIX + "worker_pid"
 """User attribute: the process id of the worker process that ran the trial."""
+WORKER_STARTED = _attrs.PREFIX + "worker_started"
+"""User attribute: ``[create time, start ticks or None]`` of that worker process, so a
+restart on the same node can tell it died even when its pid was reused."""
+MEMORY_NEED = _attrs.PREFIX + "memory_need_mb"
+"""User attribute: device memory (MiB) the trial needs after running out of memory;
+only a device whose memory budget holds it takes the trial's retry."""
+OOM_ACTION = _attrs.PREFIX + "oom_action"
+"""User attribute of a trial that ran out of device memory: what happens next
+(``re-placing with N MiB`` or ``not re-placed: ...``)."""
 FAIL_REASON = _attrs.PREFIX + "fail_reason"
 """User attribute of a failed trial: ``crash: ...``, ``timeout: ...``, ``interrupted``,
 ``oom: ...`` or ``error: ...``."""
 RETRY = _attrs.PREFIX + "retry"
 """User attribute of a re-enqueued trial: how many times its configuration was retried."""
 
-GO = b"go\n"
 STOP = b"stop\n"
+
+
+def go(trial_id: int) -> bytes:
+    """The control line granting the worker the (already RUNNING) trial ``trial_id``."""
+    return f"go {trial_id}\n".encode()
+
+
+def granted_trial(line: bytes) -> int | None:
+    """The trial id of a ``go`` control line, ``None`` for any other line."""
+    command, _, value = line.partition(b" ")
+    if command != b"go":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class OomPolicy:
+    """How a worker sizes the retry of a trial that ran out of device memory.
+
+    :param max_retries: retries a trial may have (``optimize(max_retries=)``).
+    :param growth: factor by which the memory need grows (> 1).
+    :param memory_fraction: share of a device's free memory a trial may use
+        (the node pool's ``memory_fraction``).
+    :param devices: the node's devices, to tell whether any could take the retry.
+    """
+
+    max_retries: int = 0
+    growth: float = 1.5
+    memory_fraction: float = 0.95
+    devices: tuple[Device, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +105,8 @@ class WorkerSpec:
     :param state_dir: a private folder for the worker's one-slot pool.
     :param catch: exception types that fail a trial without stopping the worker.
     :param optuna_verbosity: the supervisor's ``optuna.logging`` level, applied in the worker.
+    :param oom: how an out-of-memory trial's retry is sized.
+    :param kill_grace_s: SIGTERM-to-SIGKILL delay for what a trial's objective left running.
     """
 
     storage: Any
@@ -72,6 +119,8 @@ class WorkerSpec:
     state_dir: str
     catch: tuple[type[Exception], ...] = field(default=(Exception,))
     optuna_verbosity: int = 20
+    oom: OomPolicy = field(default_factory=OomPolicy)
+    kill_grace_s: float = 3.0
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -2,79 +2,80 @@
 
 It leases every slot it can from the node's :class:`DevicePool`, starts a
 worker process per slot with the lease's pinning environment (so
-``CUDA_VISIBLE_DEVICES`` is set before anything imports CUDA) and grants each
-worker one trial at a time against a :class:`~hwaware_optuna._worker_budget.Budget`.
-A worker that dies has its running trial failed (``crash: ...``), its lease
-released and is replaced; a trial past ``trial_timeout`` has its worker's
-process group killed and is failed (``timeout: ...``); with ``max_retries``,
-crashed, out-of-memory and timed-out trials are queued again with the same
-parameters and placed afresh by whichever worker takes them; an exception leaving
-:meth:`Supervisor.run` (Ctrl-C, SIGTERM turned into ``SystemExit``) kills every
-worker's process group and fails their trials (``interrupted``).
+``CUDA_VISIBLE_DEVICES`` is set before anything imports CUDA) and gives each
+worker one trial at a time: it makes the trial RUNNING itself (a queued one
+the slot's device can hold, else a new one while the
+:class:`~hwaware_optuna._worker_budget.Budget` allows) and stamps it with the
+worker's pid before the worker hears of it. So:
+
+- a worker that dies has its trial failed (``crash: ...``; ``crash: worker
+  died before the objective started: ...`` while the sampler placed it), its
+  lease released, and is replaced;
+- while the sampler places a trial, the supervisor keeps its heartbeat (on
+  storages that have one; optuna's own starts with the objective), so a node
+  that dies meanwhile has that trial failed by the other nodes too;
+- a trial whose objective runs past ``trial_timeout`` (counted from the
+  objective's start, not the worker's warm-up) has its worker's process group
+  killed and is failed (``timeout: ...``);
+- with ``max_retries``, crashed and timed-out trials are queued again with the
+  same parameters, and out-of-memory ones with a larger memory need that only
+  a device with more memory takes (:mod:`hwaware_optuna._worker_oom`);
+- on start, with a journal-file or SQLite storage, RUNNING trials of this node
+  whose worker died with an earlier run are failed (and retried);
+- an exception leaving :meth:`Supervisor.run` (Ctrl-C, SIGTERM turned into
+  ``SystemExit``) kills every worker's process group and fails their trials
+  (``interrupted``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import pickle
-import select
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial
 
 from hwaware_optuna._worker_budget import Budget
-from hwaware_optuna._worker_protocol import FAIL_REASON, GO, STOP, WorkerSpec, decode_lines
-from hwaware_optuna._worker_trials import enqueue_retry, fail_trial
+from hwaware_optuna._worker_dealer import TrialDealer
+from hwaware_optuna._worker_oom import replacing
+from hwaware_optuna._worker_protocol import FAIL_REASON, OOM_ACTION, STOP, go
+from hwaware_optuna._worker_slots import SpecFor, WorkerSlot, read_ready, spawn_worker
+from hwaware_optuna._worker_trials import (
+    enqueue_retry,
+    fail_trial,
+    fail_trials_of_dead_workers,
+    heartbeat_interval,
+    record_heartbeat,
+    single_node_storage,
+)
 from hwaware_plugins.errors import ConfigError, HwawareError
 from hwaware_plugins.executors._outcome import describe_exit
-from hwaware_plugins.executors._payload import HEADER, dumps
-from hwaware_plugins.executors._process import WorkerProcess, terminate_workers
-from hwaware_plugins.hardware._lease import Lease
+from hwaware_plugins.executors._process import terminate_workers
 from hwaware_plugins.hardware._pool import DevicePool
 
 _log = logging.getLogger("hwaware_optuna")
 
-WORKER_MODULE = "hwaware_optuna._worker"
 MAX_START_FAILURES = 3
 """Workers dying in a row before asking for a trial: then the run stops with an error."""
 _POLL_S = 0.05
-
-SpecFor = Callable[[Lease, int, str], WorkerSpec]
-"""Builds a worker's spec from its lease, its serial number and its private folder."""
+_IDLE_RECHECK_S = 0.2
+"""How often a worker waiting for a trial it can take looks at the queue again."""
 
 
 @dataclass
 class Summary:
-    """What a supervisor run did: trials started, and how many ended badly."""
+    """What a supervisor run did: trials started, how many ended badly, and how many
+    trials of dead workers of an earlier run it failed (``recovered``)."""
 
     started: int = 0
     crashed: int = 0
     timed_out: int = 0
     retried: int = 0
     workers_started: int = 0
-
-
-@dataclass
-class _Slot:
-    lease: Lease
-    process: WorkerProcess
-    fd: int
-    serial: int
-    buffer: bytearray = field(default_factory=bytearray)
-    trial_id: int | None = None
-    trial_number: int | None = None
-    trial_started: float = 0.0
-    granted: bool = False
-    said_ready: bool = False
-    stopping: bool = False
-    error: str | None = None
+    recovered: int = 0
 
 
 class Supervisor:
@@ -85,10 +86,11 @@ class Supervisor:
     :param study: the study (its storage is shared with the workers).
     :param pool: the node's device pool; one lease per worker, held by this process.
     :param spec_for: builds each worker's :class:`WorkerSpec`.
-    :param budget: decides whether a worker gets another trial.
+    :param budget: decides whether another non-retry trial may start.
+    :param node: this node's name, stamped on every trial (``hwaware:node``).
     :param max_workers: worker processes at once (at most the pool's free slots).
     :param timeout: seconds after which no new trial starts (``None``: none).
-    :param trial_timeout: seconds a trial may run before its worker is killed.
+    :param trial_timeout: seconds an objective may run before its worker is killed.
     :param max_retries: queued retries per trial after a crash, an OOM or a timeout.
     :param kill_grace_s: SIGTERM-to-SIGKILL delay when killing a worker's group.
     :param python: the interpreter of the workers.
@@ -101,6 +103,7 @@ class Supervisor:
         pool: DevicePool,
         spec_for: SpecFor,
         budget: Budget,
+        node: str,
         max_workers: int,
         timeout: float | None,
         trial_timeout: float | None,
@@ -112,6 +115,7 @@ class Supervisor:
         self.pool = pool
         self.spec_for = spec_for
         self.budget = budget
+        self.node = node
         self.max_workers = max_workers
         self.timeout = timeout
         self.trial_timeout = trial_timeout
@@ -119,11 +123,12 @@ class Supervisor:
         self.kill_grace_s = kill_grace_s
         self.python = python
         self.summary = Summary()
-        self._slots: list[_Slot] = []
+        self._slots: list[WorkerSlot] = []
         self._serial = 0
         self._start_failures = 0
-        self._deadline = float("inf")
-        self._folder = ""
+        self._beat_s = heartbeat_interval(study._storage)
+        self.dealer = TrialDealer(study, pool=pool, budget=budget, node=node,
+                                  max_retries=max_retries)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -133,12 +138,14 @@ class Supervisor:
         :raises ConfigError: a worker could not join the study or load the objective.
         :raises HwawareError: workers keep dying before their first trial.
         """
+        import tempfile
+
         if self.timeout is not None:
-            self._deadline = time.monotonic() + self.timeout
+            self.dealer.deadline = time.monotonic() + self.timeout
+        self._recover()
         with tempfile.TemporaryDirectory(prefix="hwaware-workers-") as folder:
-            self._folder = folder
             try:
-                self._loop()
+                self._loop(folder)
             except BaseException:
                 self._interrupt()
                 raise
@@ -146,124 +153,114 @@ class Supervisor:
                 self._close_all()
         return self.summary
 
-    def _loop(self) -> None:
+    def _loop(self, folder: str) -> None:
         while True:
-            self._fill()
+            self._fill(folder)
             if not self._slots:
-                if not self._wants_more():
+                if not self.dealer.work_left(running=False):
                     return
                 time.sleep(_POLL_S)  # every slot is leased elsewhere: wait for one
                 continue
-            self._read(_POLL_S)
+            for slot in read_ready(self._slots, _POLL_S):
+                self._drain(slot)
             for slot in list(self._slots):
                 if slot.process.wait(0):
                     self._finish(slot)
+            for slot in list(self._slots):
+                if slot.idle and time.monotonic() >= slot.next_offer:
+                    self._offer(slot)
+            self._beat_placing()
             self._enforce_trial_timeout()
 
-    def _wants_more(self) -> bool:
-        return time.monotonic() < self._deadline and self.budget.may_grant(self._in_flight())
-
-    def _in_flight(self) -> int:
-        return sum(slot.granted for slot in self._slots)
-
-    def _fill(self) -> None:
-        while len(self._slots) < self.max_workers and self._wants_more():
-            lease = self.pool.try_acquire(label=f"{self.study.study_name}#worker")
+    def _fill(self, folder: str) -> None:
+        """Start workers while trials may start; with only queued retries left, lease only
+        devices that can hold one that no current worker's device can."""
+        while len(self._slots) < self.max_workers:
+            device_filter = self.dealer.lease_filter([s.lease.device for s in self._slots])
+            if device_filter is None:
+                return
+            lease = self.pool.try_acquire(label=f"{self.study.study_name}#worker",
+                                          device_filter=device_filter)
             if lease is None:
                 return
+            self._serial += 1
             try:
-                self._slots.append(self._spawn(lease))
+                slot = spawn_worker(lease, self._serial, folder, self.spec_for, self.python)
             except BaseException:
                 lease.release()
                 raise
+            self._slots.append(slot)
+            self.summary.workers_started += 1
 
-    def _spawn(self, lease: Lease) -> _Slot:
-        self._serial += 1
-        folder = os.path.join(self._folder, f"worker-{self._serial}")
-        os.makedirs(folder)
-        spec = self.spec_for(lease, self._serial, folder)
-        envelope = pickle.dumps({"sys_path": list(sys.path), "spec": dumps(spec)})
-        read_fd, write_fd = os.pipe()
-        argv = [self.python, "-m", WORKER_MODULE, str(write_fd)]
-        if lease.cpu_affinity:
-            argv.append(",".join(str(core) for core in lease.cpu_affinity))
-        try:
-            popen = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, env=lease.env(), start_new_session=True,
-                pass_fds=(write_fd,),
-            )
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)
-        os.set_blocking(read_fd, False)
-        slot = _Slot(lease, WorkerProcess(popen, folder), read_fd, self._serial)
-        self._send(slot, HEADER.pack(len(envelope)) + envelope)
-        self.summary.workers_started += 1
-        _log.debug("worker %d (pid %d) on %s", slot.serial, popen.pid, lease.slot_id)
-        return slot
+    def _running(self) -> bool:
+        return any(slot.trial_id is not None for slot in self._slots)
 
-    @staticmethod
-    def _send(slot: _Slot, data: bytes) -> None:
-        stdin = slot.process.popen.stdin
-        if stdin is None:
+    def _offer(self, slot: WorkerSlot) -> None:
+        """Give an idle worker a trial its device can hold; stop it when none can come.
+
+        A worker with nothing to take waits while running trials may still be
+        retried, else it stops (freeing its slot for a device that can take
+        what is queued).
+        """
+        trial = self.dealer.deal(slot.process.pid, slot.lease.device)
+        if trial is None:
+            if self.dealer.open() and self.max_retries > 0 and self._running():
+                slot.next_offer = time.monotonic() + _IDLE_RECHECK_S
+                return
+            slot.idle = False
+            slot.stopping = True
+            slot.send(STOP)
             return
-        try:
-            stdin.write(data)
-            stdin.flush()
-        except (BrokenPipeError, ValueError):  # it died: the exit check will say how
-            pass
+        slot.idle = False
+        slot.trial_id, slot.trial_number = trial._trial_id, trial.number
+        slot.objective_started = None
+        self.summary.started += 1
+        slot.last_beat = 0.0
+        self._beat_placing()
+        slot.send(go(trial._trial_id))
+
+    def _beat_placing(self) -> None:
+        """Record a heartbeat for trials still being placed, once per heartbeat interval.
+
+        Optuna starts a trial's heartbeat with its objective; until then this
+        one stands in, so a trial of a node that died while placing it goes
+        stale and other nodes' ``fail_stale_trials`` fail it. Cost: one storage
+        write per placing trial per interval (none without a heartbeat).
+        """
+        if self._beat_s is None:
+            return
+        now = time.monotonic()
+        for slot in self._slots:
+            if (slot.trial_id is not None and slot.objective_started is None
+                    and now - slot.last_beat >= self._beat_s):
+                record_heartbeat(self.study._storage, slot.trial_id)
+                slot.last_beat = now
 
     # -- messages ------------------------------------------------------------------------
 
-    def _read(self, wait_s: float) -> None:
-        fds = [slot.fd for slot in self._slots]
-        readable, _, _ = select.select(fds, [], [], wait_s)
-        for slot in [s for s in self._slots if s.fd in readable]:
-            self._drain(slot)
-
-    def _drain(self, slot: _Slot) -> None:
-        while True:
-            try:
-                chunk = os.read(slot.fd, 65536)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            slot.buffer.extend(chunk)
-        for message in decode_lines(slot.buffer):
+    def _drain(self, slot: WorkerSlot) -> None:
+        for message in slot.drain():
             self._handle(slot, message)
 
-    def _handle(self, slot: _Slot, message: dict[str, Any]) -> None:
+    def _handle(self, slot: WorkerSlot, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "ready":
             slot.said_ready = True
             self._start_failures = 0
-            if self._wants_more():
-                slot.granted = True
-                self._send(slot, GO)
-            else:
-                slot.stopping = True
-                self._send(slot, STOP)
-        elif kind == "start":
-            slot.granted = False
-            slot.trial_id = int(message["trial_id"])
-            slot.trial_number = int(message["number"])
-            slot.trial_started = time.monotonic()
-            self.summary.started += 1
-            self.budget.started(bool(message.get("retry")))
+            slot.idle = True
+            slot.next_offer = 0.0
+        elif kind == "objective":
+            slot.objective_started = time.monotonic()
         elif kind == "end":
             if message.get("state") == "FAIL" and slot.trial_id is not None:
-                self._retry_if_out_of_memory(slot.trial_id)
-            slot.trial_id = None
-            slot.trial_number = None
+                self._retry_if_out_of_memory(slot, slot.trial_id)
+            slot.trial_id = slot.trial_number = slot.objective_started = None
         elif kind == "error":
             slot.error = str(message.get("message"))
 
     # -- endings -------------------------------------------------------------------------
 
-    def _finish(self, slot: _Slot) -> None:
+    def _finish(self, slot: WorkerSlot) -> None:
         """A worker exited: read its last words, reap its group, fail its trial, free the slot."""
         self._drain(slot)
         code = slot.process.reap(self.kill_grace_s)
@@ -272,7 +269,10 @@ class Supervisor:
             raise ConfigError(slot.error)
         if slot.trial_id is not None:
             self.summary.crashed += 1
-            self._fail(slot, f"crash: {describe_exit(code)}", retry=True)
+            how = describe_exit(code)
+            if slot.objective_started is None:
+                how = f"worker died before the objective started: {how}"
+            self._fail(slot, f"crash: {how}", retry=True)
         if slot.stopping and code == 0:
             return
         _log.warning("worker %d on %s ended: %s; replacing it", slot.serial,
@@ -283,30 +283,41 @@ class Supervisor:
                 raise HwawareError(
                     f"{MAX_START_FAILURES} worker processes in a row died before their first "
                     f"trial (last: {describe_exit(code)}); run one with 'python -m "
-                    f"{WORKER_MODULE}' errors visible on stderr above"
+                    "hwaware_optuna._worker' errors visible on stderr above"
                 )
 
-    def _fail(self, slot: _Slot, reason: str, *, retry: bool) -> None:
+    def _fail(self, slot: WorkerSlot, reason: str, *, retry: bool) -> None:
         if slot.trial_id is None:
             return
         failed = fail_trial(self.study._storage, slot.trial_id, reason)
         slot.trial_id = None
-        if failed is None or not retry or self.max_retries <= 0:
-            return
-        if enqueue_retry(self.study, failed, self.max_retries):
-            self.summary.retried += 1
-            self.budget.retry_queued()
+        if failed is not None and retry:
+            self._queue_retry(failed)
 
-    def _retry_if_out_of_memory(self, trial_id: int) -> None:
-        """A trial whose objective ran out of device memory is queued again (fresh placement)."""
-        if self.max_retries <= 0:
-            return
+    def _queue_retry(self, failed: FrozenTrial) -> None:
+        if self.max_retries > 0 and enqueue_retry(self.study, failed, self.max_retries):
+            self.summary.retried += 1
+
+    def _retry_if_out_of_memory(self, slot: WorkerSlot, trial_id: int) -> None:
+        """An out-of-memory trial is queued again when its worker planned a bigger device."""
         failed = self.study._storage.get_trial(trial_id)
         if not str(failed.user_attrs.get(FAIL_REASON, "")).startswith("oom:"):
             return
-        if enqueue_retry(self.study, failed, self.max_retries):
-            self.summary.retried += 1
-            self.budget.retry_queued()
+        action = failed.user_attrs.get(OOM_ACTION, "not re-placed: no plan recorded")
+        _log.warning("trial %d ran out of memory on %s; %s", failed.number,
+                     slot.lease.device.id, action)
+        if replacing(failed):
+            self._queue_retry(failed)
+
+    def _recover(self) -> None:
+        """Fail (and retry) RUNNING trials of this node whose worker died with an earlier run."""
+        if not single_node_storage(self.study._storage):
+            return
+        for failed in fail_trials_of_dead_workers(self.study, self.node):
+            self.summary.recovered += 1
+            _log.warning("trial %d was left RUNNING by a dead worker; failed it (%s)",
+                         failed.number, failed.user_attrs.get(FAIL_REASON))
+            self._queue_retry(failed)
 
     def _enforce_trial_timeout(self) -> None:
         if self.trial_timeout is None:
@@ -314,7 +325,8 @@ class Supervisor:
         now = time.monotonic()
         late = [
             s for s in self._slots
-            if s.trial_id is not None and now - s.trial_started > self.trial_timeout
+            if s.trial_id is not None and s.objective_started is not None
+            and now - s.objective_started > self.trial_timeout
         ]
         if not late:
             return
@@ -333,12 +345,10 @@ class Supervisor:
             self._drain(slot)
             self._fail(slot, "interrupted", retry=False)
 
-    def _forget(self, slot: _Slot) -> None:
+    def _forget(self, slot: WorkerSlot) -> None:
         if slot in self._slots:
             self._slots.remove(slot)
-        os.close(slot.fd)
-        slot.lease.release()
-        slot.process.cleanup()
+        slot.close()
 
     def _close_all(self) -> None:
         for slot in list(self._slots):

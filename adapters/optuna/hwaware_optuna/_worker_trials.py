@@ -1,13 +1,20 @@
-"""Storage-side bookkeeping of a supervisor: failing trials, retries, the trial budget.
+"""Storage-side bookkeeping of a supervisor: trials for its workers, failures, retries.
 
-Everything goes through optuna's public storage interface, so it works the same
-on RDB (PostgreSQL), journal (file, Redis) and in-memory storages.
+The supervisor makes each trial RUNNING itself (a new one, or a queued one it
+claims) and stamps it with the worker process that will run it
+(:func:`worker_stamp`) before the worker hears of it, so a trial is never
+RUNNING without a known owner: a worker that dies at any point has its trial
+failed, and on restart the trials of workers that died with their supervisor
+are found by pid (:func:`fail_trials_of_dead_workers`). Everything goes through
+optuna's storage interface, so it works the same on RDB (PostgreSQL), journal
+(file, Redis) and in-memory storages.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -15,12 +22,146 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hwaware_optuna import _attrs
-from hwaware_optuna._worker_protocol import FAIL_REASON, RETRY
+from hwaware_optuna._worker_protocol import (
+    FAIL_REASON,
+    NODE,
+    OOM_ACTION,
+    RETRY,
+    WORKER_PID,
+    WORKER_STARTED,
+)
+from hwaware_plugins.hardware._leasefile import (
+    process_create_time,
+    process_start_ticks,
+    same_process_alive,
+)
 
 _log = logging.getLogger("hwaware_optuna")
 
-_OWN_KEYS: tuple[str, ...] = (FAIL_REASON, *_attrs.STALE_KEYS)
+_OWN_KEYS: tuple[str, ...] = (
+    FAIL_REASON, OOM_ACTION, WORKER_PID, WORKER_STARTED, *_attrs.STALE_KEYS
+)
 """User attributes of a failed trial a retry must not inherit."""
+
+
+def worker_stamp(pid: int, node: str) -> dict[str, Any]:
+    """The user attributes naming the worker process that runs a trial: node, pid, start.
+
+    Cost: two small reads under ``/proc``.
+    """
+    return {NODE: node, WORKER_PID: pid,
+            WORKER_STARTED: [process_create_time(pid), process_start_ticks(pid)]}
+
+
+def create_running(storage: Any, study_id: int, stamp: dict[str, Any]) -> FrozenTrial:
+    """A new RUNNING trial carrying ``stamp`` from its first write. Cost: two storage calls."""
+    template = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs=stamp)
+    trial: FrozenTrial = storage.get_trial(
+        storage.create_new_trial(study_id, template_trial=template)
+    )
+    return trial
+
+
+def claim_waiting(
+    storage: Any, study_id: int, *, accept: Callable[[FrozenTrial], bool],
+    stamp: dict[str, Any],
+) -> FrozenTrial | None:
+    """Make the first queued (WAITING) trial that ``accept`` takes RUNNING, stamped; or ``None``.
+
+    Claiming is atomic in the storage (as optuna pops its queue): when another
+    process claims a trial first, the next one is tried. Cost: one read of the
+    queued trials, then a few storage calls.
+    """
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        if not accept(trial):
+            continue
+        try:
+            if not storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
+                continue
+        except UpdateFinishedTrialError:
+            continue
+        for key, value in stamp.items():
+            storage.set_trial_user_attr(trial._trial_id, key, value)
+        claimed: FrozenTrial = storage.get_trial(trial._trial_id)
+        return claimed
+    return None
+
+
+def waiting_trials(storage: Any, study_id: int) -> list[FrozenTrial]:
+    """The study's queued (WAITING) trials, oldest first. Cost: one storage read."""
+    trials: list[FrozenTrial] = storage.get_all_trials(
+        study_id, deepcopy=False, states=(TrialState.WAITING,)
+    )
+    return trials
+
+
+def heartbeat_interval(storage: Any) -> float | None:
+    """The storage's heartbeat interval in seconds, or ``None`` when it keeps no heartbeat."""
+    getter = getattr(storage, "get_heartbeat_interval", None)
+    interval = getter() if callable(getter) else None
+    return float(interval) if isinstance(interval, int | float) and interval > 0 else None
+
+
+def record_heartbeat(storage: Any, trial_id: int) -> None:
+    """Record a heartbeat for ``trial_id`` (on a storage with a heartbeat). One storage write."""
+    storage.record_heartbeat(trial_id)
+
+
+def single_node_storage(storage: Any) -> bool:
+    """True for storages only one node writes: a journal file, or SQLite."""
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if isinstance(storage, JournalStorage):
+        return isinstance(getattr(storage, "_backend", None), JournalFileBackend)
+    rdb = storage if isinstance(storage, RDBStorage) else getattr(storage, "_backend", None)
+    return isinstance(rdb, RDBStorage) and str(rdb.url).startswith("sqlite")
+
+
+def _worker_gone(trial: FrozenTrial) -> int | None:
+    """The recorded worker pid of ``trial`` when that process is gone, else ``None``."""
+    pid = trial.user_attrs.get(WORKER_PID)
+    started = trial.user_attrs.get(WORKER_STARTED)
+    if not isinstance(pid, int) or not isinstance(started, list) or len(started) != 2:
+        return None
+    create_time, ticks = started
+    if not isinstance(create_time, int | float):
+        return pid  # the worker had already exited when the trial was stamped
+    alive = same_process_alive(pid, float(create_time), ticks if isinstance(ticks, int) else None)
+    return None if alive else pid
+
+
+def fail_trials_of_dead_workers(study: optuna.Study, node: str) -> list[FrozenTrial]:
+    """Fail the RUNNING trials of ``node`` whose recorded worker process is gone; return them.
+
+    For restarts on one node (journal file, SQLite): trials whose worker died
+    with its supervisor (SIGKILL, power loss) would otherwise stay RUNNING,
+    and optuna's heartbeat, when there is one, only covers trials whose
+    objective had started; stale heartbeats are handled first by optuna
+    (``fail_stale_trials``, which runs its retry callback). Trials of other
+    nodes or without a recorded worker are left alone. Cost: one read of the
+    running trials and a liveness check per stamped trial.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    storage = study._storage
+    failed: list[FrozenTrial] = []
+    for trial in storage.get_all_trials(study._study_id, deepcopy=False,
+                                        states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get(NODE) != node:
+            continue
+        pid = _worker_gone(trial)
+        if pid is None:
+            continue
+        done = fail_trial(storage, trial._trial_id,
+                          f"crash: its worker process {pid} on {node} died with the run "
+                          "(found when the study was resumed)")
+        if done is not None:
+            failed.append(done)
+    return failed
 
 
 def is_retry(trial: FrozenTrial) -> bool:
@@ -80,18 +221,12 @@ def enqueue_retry(study: optuna.Study, failed: FrozenTrial, max_retries: int) ->
     return True
 
 
-def budget_counts(storage: Any, study_id: int) -> tuple[int, int]:
-    """``(used, waiting_retries)`` of a study's trial budget, read from the storage.
+def started_non_retries(storage: Any, study_id: int) -> int:
+    """How many trials of the study were started (any state but WAITING) and are not retries.
 
-    ``used`` counts trials that were started (any state but WAITING) and are not
-    retries; ``waiting_retries`` counts queued retries, which run on top of the
-    budget. Cost: one read of every trial of the study.
+    Cost: one read of every trial of the study.
     """
-    used = 0
-    waiting = 0
-    for trial in storage.get_all_trials(study_id, deepcopy=False):
-        if trial.state == TrialState.WAITING:
-            waiting += is_retry(trial)
-        elif not is_retry(trial):
-            used += 1
-    return used, waiting
+    return sum(
+        1 for trial in storage.get_all_trials(study_id, deepcopy=False)
+        if trial.state != TrialState.WAITING and not is_retry(trial)
+    )

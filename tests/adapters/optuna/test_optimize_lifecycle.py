@@ -1,0 +1,244 @@
+"""``optimize`` around each trial: placement deaths, the timeout clock, leftovers, restarts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+from hwaware_optuna import HardwareAwareSampler
+from hwaware_optuna._optimize import optimize
+from hwaware_optuna._worker_node import run_node
+from hwaware_optuna._worker_trials import create_running, worker_stamp
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
+
+from tests._procs import stray_children
+
+
+def _cpu(folder: Path, slots: int = 1) -> Path:
+    path = folder / "devices.toml"
+    path.write_text(f'[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\nslots = {slots}\n',
+                    encoding="utf-8")
+    return path
+
+
+def _study(folder: Path, base: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    storage = JournalStorage(JournalFileBackend(str(folder / "journal.log")))
+    sampler = HardwareAwareSampler(base, seed=0, state_dir=folder / "pool")
+    return optuna.create_study(study_name="s", storage=storage, sampler=sampler)
+
+
+def square(trial: optuna.trial.Trial) -> float:
+    """A quick objective."""
+    return trial.suggest_float("x", -1, 1) ** 2
+
+
+class DiesWhilePlacing(optuna.samplers.RandomSampler):
+    """Kills its worker process while the first trial is being placed (before the objective)."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(seed=0)
+        self.marker = marker
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            os._exit(3)
+        super().before_trial(study, trial)
+
+
+class PlacesSlowly(optuna.samplers.RandomSampler):
+    """Placement (a fresh worker's warm-up, say) takes ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seed=0)
+        self.seconds = seconds
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        time.sleep(self.seconds)
+        super().before_trial(study, trial)
+
+
+def test_a_worker_dying_while_the_trial_is_placed_fails_it_and_it_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path, DiesWhilePlacing(str(tmp_path / "died")))
+    optimize(study, square, n_trials=2, max_retries=1, devices=_cpu(tmp_path))
+    trials = study.get_trials(deepcopy=False)
+    first = trials[0]
+    assert first.state == TrialState.FAIL
+    reason = first.user_attrs["hwaware:fail_reason"]
+    assert reason.startswith("crash: worker died before the objective started: ")
+    assert "code 3" in reason
+    assert TrialState.RUNNING not in {t.state for t in trials}
+    [retry] = [t for t in trials if t.user_attrs.get("hwaware:retry") == 1]
+    assert retry.state == TrialState.COMPLETE
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 2
+    assert stray_children() == []
+
+
+def test_trial_timeout_counts_the_objective_only_not_placement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path, PlacesSlowly(1.5))
+    optimize(study, square, n_trials=2, trial_timeout=1.0, devices=_cpu(tmp_path))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+
+
+@dataclass(frozen=True)
+class LeavesAChild:
+    """Spawns a ``sleep`` it never waits for; records whether an earlier trial's one lives."""
+
+    folder: str
+
+    def __call__(self, trial: optuna.trial.Trial) -> float:
+        pids_file = Path(self.folder) / "children.txt"
+        earlier = [int(p) for p in pids_file.read_text().split()] if pids_file.exists() else []
+        trial.set_user_attr("earlier_child_alive", any(_alive(pid) for pid in earlier))
+        child = subprocess.Popen(["sleep", "60"])
+        with open(pids_file, "a") as handle:
+            handle.write(f"{child.pid}\n")
+        trial.set_user_attr("worker", os.getpid())
+        return 0.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_processes_an_objective_spawned_die_when_its_trial_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path)
+    optimize(study, LeavesAChild(str(tmp_path)), n_trials=3, devices=_cpu(tmp_path))
+    trials = study.trials
+    assert len({t.user_attrs["worker"] for t in trials}) == 1  # one long-lived worker
+    assert [t.user_attrs["earlier_child_alive"] for t in trials] == [False] * 3
+    assert stray_children() == []
+
+
+def _left_running(study: optuna.Study, pid: int, node: str) -> int:
+    """A trial as a worker of an earlier run left it: RUNNING, stamped with ``pid``."""
+    trial = create_running(study._storage, study._study_id, worker_stamp(pid, node))
+    return trial.number
+
+
+def _stamped_dead(study: optuna.Study, node: str) -> int:
+    """A RUNNING trial stamped with a worker process that has since died."""
+    process = subprocess.Popen(["sleep", "60"])
+    number = _left_running(study, process.pid, node)
+    process.kill()
+    process.wait()
+    return number
+
+
+Resume = Callable[[optuna.Study, Path], None]
+
+
+def _resume_with_optimize(study: optuna.Study, folder: Path) -> None:
+    optimize(study, square, n_trials=1, max_retries=1, devices=_cpu(folder))
+
+
+def _resume_with_worker(study: optuna.Study, folder: Path) -> None:
+    run_node(storage=f"journal:{folder / 'journal.log'}", study_name=study.study_name,
+             objective=f"{__name__}:square", devices=str(_cpu(folder)), n_trials=2,
+             max_retries=1)
+
+
+@pytest.mark.parametrize("resume", [_resume_with_optimize, _resume_with_worker],
+                         ids=["optimize", "hwaware-worker"])
+def test_a_restart_fails_and_retries_the_trials_dead_workers_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resume: Resume
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path)
+    orphan = _stamped_dead(study, "node-t")
+    live = _left_running(study, os.getpid(), "node-t")  # a worker still running elsewhere
+    other_node = _stamped_dead(study, "node-u")  # another node's: not ours to judge
+    resume(study, tmp_path)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[orphan].state == TrialState.FAIL
+    reason = trials[orphan].user_attrs["hwaware:fail_reason"]
+    assert reason.startswith("crash: its worker process ") and "on node-t died" in reason
+    [retry] = [t for t in trials if t.system_attrs.get("failed_trial") == orphan]
+    assert retry.state == TrialState.COMPLETE
+    assert trials[live].state == TrialState.RUNNING
+    assert trials[other_node].state == TrialState.RUNNING
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# A node whose sampler takes a minute to place its one trial, on SQLite with a 1 s heartbeat.
+NODE_SCRIPT = """
+import sys, warnings, optuna
+from optuna.storages import RDBStorage
+from hwaware_optuna import HardwareAwareSampler
+from hwaware_optuna._optimize import optimize
+from tests.adapters.optuna.test_optimize_lifecycle import PlacesSlowly, square
+
+folder = sys.argv[1]
+warnings.simplefilter("ignore")
+storage = RDBStorage(f"sqlite:///{folder}/db.sqlite", heartbeat_interval=1, grace_period=2)
+sampler = HardwareAwareSampler(PlacesSlowly(60.0), seed=0, state_dir=f"{folder}/pool")
+study = optuna.create_study(study_name="s", storage=storage, sampler=sampler)
+optimize(study, square, n_trials=1, devices=f"{folder}/devices.toml")
+"""
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _storage(folder: Path) -> optuna.storages.RDBStorage:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(f"sqlite:///{folder / 'db.sqlite'}",
+                                          heartbeat_interval=1, grace_period=2)
+
+
+def _running_trials(folder: Path) -> list[optuna.trial.FrozenTrial]:
+    try:
+        study = optuna.load_study(study_name="s", storage=_storage(folder))
+    except Exception:  # not created yet
+        return []
+    return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_trial_being_placed_has_a_heartbeat_so_it_fails_when_its_node_dies(
+    tmp_path: Path,
+) -> None:
+    _cpu(tmp_path)
+    node = subprocess.Popen([sys.executable, "-c", NODE_SCRIPT, str(tmp_path)], cwd=ROOT)
+    try:
+        _wait_for(lambda: bool(_running_trials(tmp_path)), 60, "a trial being placed")
+        time.sleep(1.5)  # still placing: only the supervisor's heartbeat keeps it alive
+    finally:
+        node.kill()
+        node.wait()
+    [trial] = _running_trials(tmp_path)
+    worker = trial.user_attrs["hwaware:worker_pid"]
+    _wait_for(lambda: not _alive(worker), 15, "the dead node's worker to end")
+    time.sleep(2.5)  # past the grace period
+    study = optuna.load_study(study_name="s", storage=_storage(tmp_path))
+    optuna.storages.fail_stale_trials(study)  # what every other node does before each trial
+    assert study.get_trials(deepcopy=False)[0].state == TrialState.FAIL

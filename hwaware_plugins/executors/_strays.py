@@ -38,18 +38,23 @@ def _in_group(process: psutil.Process, pgid: int) -> bool:
 
 
 def stray_processes(keep: Collection[int] = ()) -> list[psutil.Process]:
-    """Live processes of this process's group and its descendants, except this process,
-    its parent and the pids in ``keep``.
+    """This process's descendants and, when it leads its process group, the other
+    members of that group; never this process, its parent or the pids in ``keep``.
 
-    The ``psutil.Process`` objects remember each process's start time, so
-    signalling them later cannot hit a process that reused the pid.
-    Cost: one ``getpgid`` per process on the host (a few ms for thousands).
+    A worker started in a session of its own leads its group, so the group is
+    what its task left behind. A process that does not lead its group (run by
+    hand, or from a test, in its parent's group) shares it with its parent's
+    other processes (a shell, ``timeout``, a CI script), so only its own
+    descendants count then. The ``psutil.Process`` objects remember each
+    process's start time, so signalling them later cannot hit a process that
+    reused the pid. Cost: one ``getpgid`` per process on the host when it leads
+    its group (a few ms for thousands), else one walk of its descendants.
     """
     me = psutil.Process()
     spared = {me.pid, os.getppid(), *keep}
     pgid = os.getpgrp()
     found: dict[int, psutil.Process] = {}
-    for pid in psutil.pids():
+    for pid in psutil.pids() if pgid == me.pid else ():
         if pid in spared:
             continue
         with contextlib.suppress(psutil.Error):

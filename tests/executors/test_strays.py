@@ -48,3 +48,31 @@ def test_strays_die_even_when_they_ignore_sigterm_and_kept_ones_stay(tmp_path: P
     finally:
         psutil.Process(report["kept"]).kill()
         time.sleep(0.05)
+
+
+# Runs in its parent's process group (not a worker's own session): one child of its own.
+NOT_A_LEADER = """
+import json, subprocess
+from hwaware_plugins.executors._strays import kill_strays
+
+mine = subprocess.Popen(["sleep", "60"])
+print(json.dumps({"killed": kill_strays(grace_s=0.3), "mine": mine.pid}), flush=True)
+"""
+
+
+def test_a_process_that_does_not_lead_its_group_kills_only_its_descendants(
+    tmp_path: Path,
+) -> None:
+    sibling = subprocess.Popen(["sleep", "60"])  # same group as the script, not its child
+    try:
+        out = tmp_path / "report.json"
+        with open(out, "w") as handle:
+            subprocess.run([sys.executable, "-c", NOT_A_LEADER], stdout=handle, timeout=60,
+                           check=True)
+        report = json.loads(out.read_text())
+        assert report["killed"] == [report["mine"]]
+        assert not _alive(report["mine"])
+        assert _alive(sibling.pid)  # a process of the caller's group is never touched
+    finally:
+        sibling.kill()
+        sibling.wait()

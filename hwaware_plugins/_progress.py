@@ -75,6 +75,16 @@ class ProgressBar:
             if now - self._drawn_at >= _MIN_REDRAW_S or self.done >= self.total:
                 self._draw(now)
 
+    def advance_to(self, done: int, *, note: str = "") -> None:
+        """Move forward to ``done`` steps when a count is polled rather than stepped.
+
+        Never moves back, never past ``total``. Same cost as :meth:`update`.
+        """
+        with self._lock:
+            step = min(done, self.total) - self.done
+        if step > 0 or note:
+            self.update(max(step, 0), note=note)
+
     def close(self) -> None:
         """Draw the final state and end the line (idempotent)."""
         with self._lock:

@@ -60,3 +60,14 @@ def test_updates_from_threads_are_all_counted() -> None:
     bar.close()
     bar.close()
     assert bar.done == 400
+
+
+def test_advance_to_follows_a_polled_count_forward_only_and_up_to_the_total() -> None:
+    out = _Tty()
+    with progress_bar(5, label="chaos", stream=out) as bar:
+        bar.advance_to(2)
+        bar.advance_to(1)  # a stale poll never moves the bar back
+        assert bar.done == 2
+        bar.advance_to(9, note="retries")  # retries can start more trials than requested
+        assert bar.done == 5
+    assert "5/5 100%" in out.getvalue() and "retries" in out.getvalue()

@@ -147,6 +147,11 @@ class Ledger:
         folder = self.run_dir / "starts" / safe_name(trial)
         return len(os.listdir(folder)) if folder.is_dir() else 0
 
+    def trials_started(self) -> int:
+        """How many distinct trials started at least one attempt (for progress displays)."""
+        folder = self.run_dir / "starts"
+        return len(os.listdir(folder)) if folder.is_dir() else 0
+
     def double_leases(self) -> int:
         """How many times a worker found its slot held by another live worker."""
         folder = self.run_dir / "double"

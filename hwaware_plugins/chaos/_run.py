@@ -129,9 +129,12 @@ class RunContext:
 class _LeaseWatch:
     """Polls the pool's active leases and counts slots ever held twice at once."""
 
-    def __init__(self, pool: Any, period_s: float = 0.1) -> None:
+    def __init__(
+        self, pool: Any, period_s: float = 0.1, on_tick: Callable[[], None] | None = None
+    ) -> None:
         self.pool = pool
         self.period_s = period_s
+        self.on_tick = on_tick
         self.doubles = 0
         self.most = 0
         self._stop = threading.Event()
@@ -140,6 +143,11 @@ class _LeaseWatch:
     def _run(self) -> None:
         while not self._stop.wait(self.period_s):
             self.check()
+            self._tick()
+
+    def _tick(self) -> None:
+        if self.on_tick is not None:
+            self.on_tick()
 
     def check(self) -> None:
         leases = self.pool.active_leases()
@@ -155,6 +163,7 @@ class _LeaseWatch:
         self._stop.set()
         self._thread.join()
         self.check()
+        self._tick()  # the final count, however the last poll fell
 
 
 Driver = Callable[[RunContext], list[TrialResult]]
@@ -170,7 +179,12 @@ def _driver(framework: str, driver: str) -> Driver:
     return run_optuna_optimize if driver == "optimize" else run_optuna
 
 
-def run_chaos(settings: ChaosSettings, *, keep_dir: str | None = None) -> dict[str, Any]:
+def run_chaos(
+    settings: ChaosSettings,
+    *,
+    keep_dir: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Run ``settings.trials`` chaos trials with one framework; return the report.
 
     Trials run through the framework's hardware-aware path on a private
@@ -184,6 +198,9 @@ def run_chaos(settings: ChaosSettings, *, keep_dir: str | None = None) -> dict[s
 
     :param keep_dir: keep the ledger in this (new or empty) folder instead of
         a temporary one that is removed.
+    :param progress: called about ten times a second, from a helper thread,
+        with the number of trials that have started (retries of optuna's
+        ``optimize`` are new trials, so it can exceed ``settings.trials``).
     :raises ConfigError: invalid settings, or the framework's adapter is not installed.
 
     Cost: about ``trials * (worker start + work) / slots`` seconds plus one
@@ -207,14 +224,15 @@ def run_chaos(settings: ChaosSettings, *, keep_dir: str | None = None) -> dict[s
     slots = sum(max(1, d.slots) for d in devices)
     started = time.monotonic()
     try:
-        with _LeaseWatch(pool) as watch:
+        ledger = Ledger(run_dir)
+        tick = None if progress is None else (lambda: progress(ledger.trials_started()))
+        with _LeaseWatch(pool, on_tick=tick) as watch:
             try:
                 context = RunContext(settings, objective, executor, devices, slots, pool, run_dir)
                 results = driver(context)
             finally:
                 executor.shutdown(wait=True, cancel_running=True)
         wall = time.monotonic() - started
-        ledger = Ledger(run_dir)
         checks = RunChecks(
             double_leases=ledger.double_leases() + watch.doubles,
             orphan_processes=len(set(ledger.live_processes()) | set(executor.running_pids())),

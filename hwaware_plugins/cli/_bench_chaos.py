@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import Any
 
+from hwaware_plugins._progress import progress_bar
 from hwaware_plugins.cli._table import format_table
 from hwaware_plugins.errors import ConfigError
 
@@ -68,8 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
         for logger in loggers:
             logger.setLevel(logging.ERROR)
+    bar = progress_bar(settings.trials, label=f"chaos {settings.framework}",
+                       quiet=getattr(args, "quiet", False))
     try:
-        report = run_chaos(settings)
+        with bar:
+            report = run_chaos(settings, progress=lambda started: bar.advance_to(started))
     finally:
         for logger, level in zip(loggers, previous, strict=True):
             logger.setLevel(level)

@@ -13,9 +13,14 @@ imports a framework); without it the command says how to install it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 from typing import Any
 
+from hwaware_plugins._progress import progress_bar
 from hwaware_plugins.errors import ConfigError
+
+_log = logging.getLogger("hwaware_plugins.cli")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,7 +37,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--devices", metavar="FILE",
                         help="declared-device TOML file (default: $HWAWARE_DEVICES, else probe)")
     parser.add_argument("--n-trials", type=int, metavar="N",
-                        help="the study's total trial budget, counted in the storage")
+                        help="the study's total trial budget, counted in the storage "
+                             "(with it, a progress bar of the study's ended trials)")
     parser.add_argument("--timeout", type=float, metavar="S",
                         help="start no new trial after S seconds")
     parser.add_argument("--node", metavar="NAME",
@@ -58,19 +64,33 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "hwaware worker needs the optuna adapter: pip install hwaware-optuna"
         ) from None
-    summary = run_node(
-        storage=args.storage,
-        study_name=args.study,
-        objective=args.objective,
-        devices=args.devices,
-        n_trials=args.n_trials,
-        timeout=args.timeout,
-        node=args.node,
-        seed=args.seed,
-        max_retries=args.max_retries,
-        trial_timeout=args.trial_timeout,
-        heartbeat_interval=args.heartbeat,
-    )
+    bar = None
+    if args.n_trials is not None:
+        bar = progress_bar(args.n_trials, label=f"study {args.study}",
+                           quiet=getattr(args, "quiet", False))
+
+    def progress(study_done: int, node: Any) -> None:
+        if bar is not None:
+            bar.advance_to(study_done, note=f"this node: {node.ended} ended")
+        _log.info("study %s: %d trials ended (%d on this node)", args.study, study_done,
+                  node.ended)
+
+    wanted = (bar is not None and bar.enabled) or _log.isEnabledFor(logging.INFO)
+    with bar if bar is not None else contextlib.nullcontext():
+        summary = run_node(
+            storage=args.storage,
+            study_name=args.study,
+            objective=args.objective,
+            devices=args.devices,
+            n_trials=args.n_trials,
+            timeout=args.timeout,
+            node=args.node,
+            seed=args.seed,
+            max_retries=args.max_retries,
+            trial_timeout=args.trial_timeout,
+            heartbeat_interval=args.heartbeat,
+            progress=progress if wanted else None,
+        )
     print(
         f"hwaware worker: {summary.started} trials started by {summary.workers_started} "
         f"worker processes ({summary.crashed} crashed, {summary.timed_out} timed out, "

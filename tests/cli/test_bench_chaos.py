@@ -93,3 +93,14 @@ def test_bad_flags_exit_2_with_one_line(
     assert main(["bench", "chaos", "--framework", "hyperopt", *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.timeout(120)
+def test_progress_is_reported_while_trials_start(tmp_path: Path) -> None:
+    from hwaware_plugins.chaos import ChaosRates, ChaosSettings, run_chaos
+
+    seen: list[int] = []
+    settings = ChaosSettings(framework="hyperopt", trials=6, rates=ChaosRates(0, 0, 0), seed=1)
+    report = run_chaos(settings, progress=seen.append)
+    assert report["completed"] == 6
+    assert seen and seen == sorted(seen) and seen[-1] == 6

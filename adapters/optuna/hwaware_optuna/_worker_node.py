@@ -26,6 +26,7 @@ from hwaware_optuna._sampler import HardwareAwareSampler
 from hwaware_optuna._worker_budget import StorageBudget
 from hwaware_optuna._worker_protocol import OomPolicy
 from hwaware_optuna._worker_supervisor import Summary, Supervisor
+from hwaware_optuna._worker_trials import finished_non_retries
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware import resolve_devices
 from hwaware_plugins.hardware._pool import DevicePool
@@ -147,6 +148,7 @@ def run_node(
     max_retries: int = 0,
     trial_timeout: float | None = None,
     heartbeat_interval: int = DEFAULT_HEARTBEAT_S,
+    progress: Callable[[int, Summary], None] | None = None,
 ) -> Summary:
     """Join a shared study with this node's devices until its trial budget is reached.
 
@@ -159,6 +161,11 @@ def run_node(
     this node's name in ``hwaware:node`` (default: the devices' host).
 
     Blocks; returns what this node did. Ctrl-C/SIGTERM: see ``optimize``.
+
+    :param progress: called after each trial this node ends with the number of
+        the study's trials that have ended on any node (retries not counted
+        again; one read of the study's trials each time) and this node's
+        :class:`Summary`.
 
     :raises ConfigError: bad URL, unknown study, unimportable objective, bad devices.
     """
@@ -180,6 +187,10 @@ def run_node(
     _log.info("node %s joins study %r with %d slots", name, study_name, slots)
     oom = OomPolicy(max_retries=max_retries, memory_fraction=pool.memory_fraction,
                     devices=tuple(resolved))
+    def trial_ended(summary: Summary) -> None:
+        if progress is not None:
+            progress(finished_non_retries(study._storage, study._study_id), summary)
+
     supervisor = Supervisor(
         study,
         pool=pool,
@@ -192,6 +203,7 @@ def run_node(
         trial_timeout=trial_timeout,
         max_retries=max_retries,
         kill_grace_s=KILL_GRACE_S,
+        on_trial_end=trial_ended,
     )
     with sigterm_as_exit():
         return supervisor.run()

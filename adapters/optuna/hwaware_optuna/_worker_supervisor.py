@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,7 @@ class Summary:
     retried: int = 0
     workers_started: int = 0
     recovered: int = 0
+    ended: int = 0
 
 
 class Supervisor:
@@ -94,6 +96,9 @@ class Supervisor:
     :param max_retries: queued retries per trial after a crash, an OOM or a timeout.
     :param kill_grace_s: SIGTERM-to-SIGKILL delay when killing a worker's group.
     :param python: the interpreter of the workers.
+    :param on_trial_end: called with the :class:`Summary` each time one of this
+        supervisor's trials ends (finished by its worker, crashed or timed out),
+        from the thread running :meth:`run`; for progress displays.
     """
 
     def __init__(
@@ -110,6 +115,7 @@ class Supervisor:
         max_retries: int,
         kill_grace_s: float = 3.0,
         python: str = sys.executable,
+        on_trial_end: Callable[[Summary], None] | None = None,
     ) -> None:
         self.study = study
         self.pool = pool
@@ -122,6 +128,7 @@ class Supervisor:
         self.max_retries = max_retries
         self.kill_grace_s = kill_grace_s
         self.python = python
+        self.on_trial_end = on_trial_end
         self.summary = Summary()
         self._slots: list[WorkerSlot] = []
         self._serial = 0
@@ -254,6 +261,8 @@ class Supervisor:
         elif kind == "end":
             if message.get("state") == "FAIL" and slot.trial_id is not None:
                 self._retry_if_out_of_memory(slot, slot.trial_id)
+            if slot.trial_id is not None:
+                self._ended()
             slot.trial_id = slot.trial_number = slot.objective_started = None
         elif kind == "error":
             slot.error = str(message.get("message"))
@@ -273,6 +282,7 @@ class Supervisor:
             if slot.objective_started is None:
                 how = f"worker died before the objective started: {how}"
             self._fail(slot, f"crash: {how}", retry=True)
+            self._ended()
         if slot.stopping and code == 0:
             return
         _log.warning("worker %d on %s ended: %s; replacing it", slot.serial,
@@ -337,6 +347,12 @@ class Supervisor:
                          slot.trial_number, self.trial_timeout)
             self._fail(slot, f"timeout: ran past trial_timeout={self.trial_timeout:g} s",
                        retry=True)
+            self._ended()
+
+    def _ended(self) -> None:
+        self.summary.ended += 1
+        if self.on_trial_end is not None:
+            self.on_trial_end(self.summary)
 
     def _interrupt(self) -> None:
         slots = list(self._slots)

@@ -230,3 +230,15 @@ def started_non_retries(storage: Any, study_id: int) -> int:
         1 for trial in storage.get_all_trials(study_id, deepcopy=False)
         if trial.state != TrialState.WAITING and not is_retry(trial)
     )
+
+
+def finished_non_retries(storage: Any, study_id: int) -> int:
+    """How many trials of the study have finished (complete, pruned or failed) and are not
+    retries: each logical trial counts once, when it first ends.
+
+    Cost: one read of every trial of the study.
+    """
+    return sum(
+        1 for trial in storage.get_all_trials(study_id, deepcopy=False)
+        if trial.state.is_finished() and not is_retry(trial)
+    )

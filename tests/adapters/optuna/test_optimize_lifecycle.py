@@ -242,3 +242,17 @@ def test_a_trial_being_placed_has_a_heartbeat_so_it_fails_when_its_node_dies(
     study = optuna.load_study(study_name="s", storage=_storage(tmp_path))
     optuna.storages.fail_stale_trials(study)  # what every other node does before each trial
     assert study.get_trials(deepcopy=False)[0].state == TrialState.FAIL
+
+
+def test_a_node_reports_the_studys_ended_trials_after_each_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = _study(tmp_path)
+    seen: list[tuple[int, int]] = []
+    summary = run_node(storage=f"journal:{tmp_path / 'journal.log'}", study_name="s",
+                       objective=f"{__name__}:square", devices=str(_cpu(tmp_path)), n_trials=4,
+                       progress=lambda done, node: seen.append((done, node.ended)))
+    assert [mine for _, mine in seen] == [1, 2, 3, 4] and summary.ended == 4
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert seen[-1][0] == 4 == len(study.trials)

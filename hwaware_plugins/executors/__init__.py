@@ -29,6 +29,12 @@ if TYPE_CHECKING:
         RetryingExecutor,
         submit_with_retries,
     )
+    from hwaware_plugins.executors._timeouts import (
+        OTHER_SUBSPACES,
+        TrialTimeout,
+        check_trial_timeout,
+        timeout_for,
+    )
 
 _WHERE: dict[str, str] = {
     "DaskExecutor": "_dask",
@@ -47,9 +53,14 @@ _WHERE: dict[str, str] = {
     "TaskSerializationError": "_payload",
     "is_oom_error": "_oom",
     "next_memory_need": "_oom",
+    "OTHER_SUBSPACES": "_timeouts",
+    "TrialTimeout": "_timeouts",
+    "check_trial_timeout": "_timeouts",
+    "timeout_for": "_timeouts",
 }
 
 __all__ = [
+    "OTHER_SUBSPACES",
     "RETRY_STATES",
     "SLOT_RESOURCE",
     "TASK_STATES",
@@ -63,9 +74,12 @@ __all__ = [
     "TaskFuture",
     "TaskOutcome",
     "TaskSerializationError",
+    "TrialTimeout",
+    "check_trial_timeout",
     "is_oom_error",
     "next_memory_need",
     "submit_with_retries",
+    "timeout_for",
 ]
 
 

@@ -11,18 +11,20 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from hyperopt import base
 
+from hwaware_hyperopt._branches import Branching, branching
 from hwaware_hyperopt._docs import MISC_KEY
 from hwaware_hyperopt._evaluate import fail, start, trial_point, write_outcome
 from hwaware_hyperopt._resume import fail_stale_trials, rerun_doc, retries_used, save_trials
 from hwaware_plugins.errors import HwawareError
 from hwaware_plugins.executors._retry import RetryGate, submit_with_retries
+from hwaware_plugins.executors._timeouts import timeout_for
 from hwaware_plugins.scheduling import DeviceClassInfo
 
 _log = logging.getLogger("hwaware_hyperopt")
@@ -88,6 +90,7 @@ class _Loop:
     error: TrialFailedError | None = None
     reruns: list[dict[str, Any]] = field(default_factory=list)
     gate: RetryGate = field(default_factory=RetryGate)
+    branches: Branching | None = None
 
     def propose(self) -> list[dict[str, Any]]:
         device_class = pick_class(self.classes, self.running)
@@ -112,7 +115,8 @@ class _Loop:
         doc["misc"].setdefault(MISC_KEY, {})["device_class"] = device_class
         options: dict[str, Any] = {
             "device_filter": _ClassFilter(device_class),
-            "label": f"hyperopt-trial-{doc['tid']}", "timeout": self.trials.timeout_per_trial,
+            "label": f"hyperopt-trial-{doc['tid']}",
+            "timeout": timeout_for(self.trials.timeout_per_trial, self._subspace(doc)),
         }
         if self.trials.hwaware_is_accelerator_class(device_class):
             options["oom_device_filter"] = _AnyAccelerator()
@@ -131,6 +135,21 @@ class _Loop:
             return
         self.in_flight[future] = (doc, device_class)
         self.running[device_class] += 1
+
+    def _subspace(self, doc: dict[str, Any]) -> str | None:
+        """The trial's subspace key, read only when timeouts differ per subspace.
+
+        ``suggest`` records it in ``misc["hwaware"]``; for any other algo it is
+        found from the branch choices (the space is read once per run).
+        """
+        if not isinstance(self.trials.timeout_per_trial, Mapping):
+            return None
+        known = doc["misc"].get(MISC_KEY, {}).get("subspace")
+        if isinstance(known, str):
+            return known
+        if self.branches is None:
+            self.branches = branching(self.domain.expr)
+        return self.branches.subspace_of(doc["misc"].get("vals") or {})
 
     def _failed(self, doc: dict[str, Any], message: str, traceback: str | None) -> None:
         _log.error("trial %s failed: %s", doc["tid"], message)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import numbers
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +12,7 @@ from hyperopt import base
 from hwaware_hyperopt._driver import run_fmin
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.executors._retry import check_retries
+from hwaware_plugins.executors._timeouts import TrialTimeout, check_trial_timeout
 from hwaware_plugins.hardware import Device, device_classes, resolve_devices
 from hwaware_plugins.scheduling import DeviceClassInfo
 
@@ -77,7 +77,10 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         object such as ``DaskExecutor(client)``.
     :param parallelism: evaluations at once (default: the devices' slot count).
     :param timeout_per_trial: seconds after which one evaluation is killed and
-        recorded as an ERROR trial with state ``timeout``.
+        recorded as an ERROR trial with state ``timeout``; or a mapping from
+        subspace key (``misc["hwaware"]["subspace"]``) to seconds, ``"*"``
+        standing for the subspaces it does not name (e.g. ``{"model=mlp": 600,
+        "*": 60}``; see :func:`hwaware_plugins.executors.timeout_for`).
     :param max_retries: how often a trial whose worker crashed, ran out of
         memory or timed out is run again on a fresh placement (default 0).
         The executor must accept ``LocalExecutor.submit``'s options
@@ -101,7 +104,7 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         scheduler: Any = "hwaware",
         executor: Any = "local",
         parallelism: int | None = None,
-        timeout_per_trial: float | None = None,
+        timeout_per_trial: TrialTimeout = None,
         max_retries: int = 0,
         exp_key: str | None = None,
     ) -> None:
@@ -122,11 +125,7 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         p = self.parallelism
         if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
             raise ConfigError(f"parallelism must be an int >= 1 or None, got {p!r}")
-        t = self.timeout_per_trial
-        if t is not None and (
-            isinstance(t, bool) or not isinstance(t, numbers.Real) or not t > 0
-        ):
-            raise ConfigError(f"timeout_per_trial must be a number > 0 or None, got {t!r}")
+        check_trial_timeout(self.timeout_per_trial, "timeout_per_trial")
         check_retries(self.max_retries)
 
     def resolved_devices(self) -> list[Device]:
@@ -280,7 +279,7 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
 def _local(trials: HardwareAwareTrials) -> Any:
     from hwaware_plugins.executors import LocalExecutor
 
+    # No default time limit: each submit passes its trial's own (timeout_per_trial).
     return LocalExecutor(
-        resolve_devices(trials.devices), max_workers=trials.parallelism,
-        timeout=trials.timeout_per_trial, framework="hyperopt",
+        resolve_devices(trials.devices), max_workers=trials.parallelism, framework="hyperopt",
     )

@@ -26,6 +26,7 @@ from hwaware_optuna._worker_budget import LocalBudget
 from hwaware_optuna._worker_protocol import OomPolicy
 from hwaware_optuna._worker_supervisor import Summary, Supervisor
 from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.executors._timeouts import TrialTimeout, check_trial_timeout
 from hwaware_plugins.hardware import Device, resolve_devices
 from hwaware_plugins.hardware._pool import DevicePool
 
@@ -44,7 +45,7 @@ def optimize(
     devices: str | os.PathLike[str] | Sequence[Device] | None = None,
     executor: str = "local",
     max_retries: int = 0,
-    trial_timeout: float | None = None,
+    trial_timeout: TrialTimeout = None,
 ) -> optuna.Study:
     """Optimize ``study`` with one worker process per device slot of this node.
 
@@ -105,7 +106,9 @@ def optimize(
     :param executor: ``"local"`` (the only one: worker processes on this node;
         use ``hwaware worker`` on each node for several).
     :param max_retries: how often a crashed, OOM or timed-out trial is queued again.
-    :param trial_timeout: seconds a trial's objective may run.
+    :param trial_timeout: seconds a trial's objective may run, or a mapping from
+        subspace key (``hwaware:subspace``) to seconds with ``"*"`` for the rest
+        (:func:`hwaware_plugins.executors.timeout_for`).
     :returns: the study holding the results: ``study`` itself, or for an
         in-memory study its journal-file copy (``study`` also gets the trials).
     :raises ConfigError: invalid arguments, an unpicklable objective, devices
@@ -113,7 +116,7 @@ def optimize(
     """
     check_count("n_trials", n_trials, low=0)
     check_seconds("timeout", timeout)
-    check_seconds("trial_timeout", trial_timeout)
+    check_trial_timeout(trial_timeout, "trial_timeout")
     check_count("max_retries", max_retries, low=0, allow_none=False)
     if executor not in EXECUTORS:
         raise ConfigError(

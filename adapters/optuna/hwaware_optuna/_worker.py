@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from hwaware_optuna._attrs import SUBSPACE
 from hwaware_optuna._worker_oom import record_plan
 from hwaware_optuna._worker_protocol import (
     FAIL_REASON,
@@ -84,7 +85,8 @@ def wrap_objective(
     import optuna
 
     def run(trial: optuna.trial.Trial) -> Any:
-        send({"type": "objective", "trial_id": trial._trial_id})
+        send({"type": "objective", "trial_id": trial._trial_id,
+              "subspace": trial.user_attrs.get(SUBSPACE)})
         # The worker's pool has one slot; record the supervisor's real slot instead.
         trial.set_user_attr("hwaware:slot_id", spec.slot_id)
         try:

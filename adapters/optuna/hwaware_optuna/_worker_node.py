@@ -28,6 +28,7 @@ from hwaware_optuna._worker_protocol import OomPolicy
 from hwaware_optuna._worker_supervisor import Summary, Supervisor
 from hwaware_optuna._worker_trials import finished_non_retries
 from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.executors._timeouts import TrialTimeout, check_trial_timeout
 from hwaware_plugins.hardware import resolve_devices
 from hwaware_plugins.hardware._pool import DevicePool
 
@@ -146,7 +147,7 @@ def run_node(
     node: str | None = None,
     seed: int | None = None,
     max_retries: int = 0,
-    trial_timeout: float | None = None,
+    trial_timeout: TrialTimeout = None,
     heartbeat_interval: int = DEFAULT_HEARTBEAT_S,
     progress: Callable[[int, Summary], None] | None = None,
 ) -> Summary:
@@ -171,7 +172,7 @@ def run_node(
     """
     check_count("n_trials", n_trials, low=1)
     check_seconds("timeout", timeout)
-    check_seconds("trial_timeout", trial_timeout)
+    check_trial_timeout(trial_timeout, "trial_timeout")
     check_count("max_retries", max_retries, low=0, allow_none=False)
     check_count("heartbeat_interval", heartbeat_interval, low=1, allow_none=False)
     function = load_objective(objective) if isinstance(objective, str) else objective

@@ -32,7 +32,8 @@ class WorkerSlot:
 
     ``trial_id`` is the trial it was given (RUNNING, stamped with its pid),
     ``objective_started`` the monotonic time its objective began (``None``
-    while the trial is being placed), ``last_beat`` when the supervisor last
+    while the trial is being placed), ``timeout_s`` that trial's time limit
+    (from the subspace it was placed in), ``last_beat`` when the supervisor last
     recorded a heartbeat for it while it was placed, ``idle`` True while it
     waits for a trial.
     """
@@ -45,6 +46,7 @@ class WorkerSlot:
     trial_id: int | None = None
     trial_number: int | None = None
     objective_started: float | None = None
+    timeout_s: float | None = None
     last_beat: float = 0.0
     said_ready: bool = False
     idle: bool = False

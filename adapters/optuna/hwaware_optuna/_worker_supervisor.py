@@ -55,6 +55,7 @@ from hwaware_optuna._worker_trials import (
 from hwaware_plugins.errors import ConfigError, HwawareError
 from hwaware_plugins.executors._outcome import describe_exit
 from hwaware_plugins.executors._process import terminate_workers
+from hwaware_plugins.executors._timeouts import TrialTimeout, timeout_for
 from hwaware_plugins.hardware._pool import DevicePool
 
 _log = logging.getLogger("hwaware_optuna")
@@ -92,7 +93,8 @@ class Supervisor:
     :param node: this node's name, stamped on every trial (``hwaware:node``).
     :param max_workers: worker processes at once (at most the pool's free slots).
     :param timeout: seconds after which no new trial starts (``None``: none).
-    :param trial_timeout: seconds an objective may run before its worker is killed.
+    :param trial_timeout: seconds an objective may run before its worker is killed, or
+        per subspace (:func:`hwaware_plugins.executors.timeout_for`).
     :param max_retries: queued retries per trial after a crash, an OOM or a timeout.
     :param kill_grace_s: SIGTERM-to-SIGKILL delay when killing a worker's group.
     :param python: the interpreter of the workers.
@@ -111,7 +113,7 @@ class Supervisor:
         node: str,
         max_workers: int,
         timeout: float | None,
-        trial_timeout: float | None,
+        trial_timeout: TrialTimeout,
         max_retries: int,
         kill_grace_s: float = 3.0,
         python: str = sys.executable,
@@ -258,6 +260,9 @@ class Supervisor:
             slot.next_offer = 0.0
         elif kind == "objective":
             slot.objective_started = time.monotonic()
+            subspace = message.get("subspace")
+            slot.timeout_s = timeout_for(self.trial_timeout,
+                                         subspace if isinstance(subspace, str) else None)
         elif kind == "end":
             if message.get("state") == "FAIL" and slot.trial_id is not None:
                 self._retry_if_out_of_memory(slot, slot.trial_id)
@@ -336,16 +341,16 @@ class Supervisor:
         late = [
             s for s in self._slots
             if s.trial_id is not None and s.objective_started is not None
-            and now - s.objective_started > self.trial_timeout
+            and s.timeout_s is not None and now - s.objective_started > s.timeout_s
         ]
         if not late:
             return
         terminate_workers([slot.process for slot in late], grace_s=self.kill_grace_s)
         for slot in late:
             self.summary.timed_out += 1
-            _log.warning("trial %s ran past trial_timeout=%g s; killed its worker",
-                         slot.trial_number, self.trial_timeout)
-            self._fail(slot, f"timeout: ran past trial_timeout={self.trial_timeout:g} s",
+            _log.warning("trial %s ran past its trial_timeout of %g s; killed its worker",
+                         slot.trial_number, slot.timeout_s)
+            self._fail(slot, f"timeout: ran past trial_timeout={slot.timeout_s:g} s",
                        retry=True)
             self._ended()
 

@@ -49,3 +49,9 @@ def needs_memory(point: dict[str, Any]) -> float:
     if GPU_MEMORY_MB[os.environ["HWAWARE_DEVICE_CLASS"]] < int(point["need_mb"]):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
     return float(point["x"]) ** 2
+
+
+def sleeps(point: dict[str, Any]) -> float:
+    """Sleep ``point["sleep"]`` seconds; return ``x ** 2``."""
+    time.sleep(float(point["sleep"]))
+    return float(point["x"]) ** 2

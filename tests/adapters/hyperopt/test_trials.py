@@ -100,9 +100,36 @@ def test_timeout_per_trial_records_timeout_state(make_executor: Make) -> None:
     assert states == {"timeout"}
 
 
+TWO_SPEEDS = hp.choice("model", [
+    {"kind": "slow", "sleep": 2.0, "x": hp.uniform("x_slow", -1, 1)},
+    {"kind": "fast", "sleep": 0.0, "x": hp.uniform("x_fast", -1, 1)},
+])
+
+
+@pytest.mark.parametrize("algo", ["suggest", "rand"])
+def test_timeout_per_trial_can_differ_per_subspace(make_executor: Make, algo: str) -> None:
+    from hyperopt import rand
+
+    trials = HardwareAwareTrials(executor=make_executor(cpus(2)),
+                                 timeout_per_trial={"model=slow": 0.5, "*": 30})
+    _run(trials, _objectives.sleeps, space=TWO_SPEEDS, max_evals=8,
+         algo=suggest if algo == "suggest" else rand.suggest, catch_eval_exceptions=True)
+    kinds = {0: "slow", 1: "fast"}
+    for doc in trials._dynamic_trials:
+        kind = kinds[int(doc["misc"]["vals"]["model"][0])]
+        state = doc["misc"][MISC_KEY]["state"]
+        assert state == ("timeout" if kind == "slow" else "complete"), (kind, state)
+    assert {kinds[int(d["misc"]["vals"]["model"][0])] for d in trials._dynamic_trials} == {
+        "slow", "fast"}
+
+
 def test_invalid_settings_are_reported() -> None:
     with pytest.raises(ConfigError, match="parallelism"):
         HardwareAwareTrials(devices=cpus(1), parallelism=0).slots()
+    with pytest.raises(ConfigError, match=r"timeout_per_trial\['model=mlp'\] must be None or"):
+        HardwareAwareTrials(devices=cpus(1), timeout_per_trial={"model=mlp": -1}).slots()
+    with pytest.raises(ConfigError, match="timeout_per_trial must be None, a number"):
+        HardwareAwareTrials(devices=cpus(1), timeout_per_trial="1h").slots()
     with pytest.raises(ConfigError, match="pass_expr_memo_ctrl"):
         HardwareAwareTrials(devices=cpus(1)).fmin(_objectives.square, SPACE,
                                                   pass_expr_memo_ctrl=True)

@@ -20,6 +20,7 @@ from hwaware_optuna._worker_trials import create_running, worker_stamp
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
+from hwaware_plugins.errors import ConfigError
 from tests._procs import stray_children
 
 
@@ -256,3 +257,34 @@ def test_a_node_reports_the_studys_ended_trials_after_each_of_its_own(
     assert [mine for _, mine in seen] == [1, 2, 3, 4] and summary.ended == 4
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     assert seen[-1][0] == 4 == len(study.trials)
+
+
+def slow_or_fast(trial: optuna.trial.Trial) -> float:
+    """The ``slow`` model sleeps 1.5 s, the ``fast`` one returns at once."""
+    model = trial.suggest_categorical("model", ["slow", "fast"])
+    x = trial.suggest_float(f"x_{model}", -1, 1)
+    if model == "slow":
+        time.sleep(1.5)
+    return x * x
+
+
+def test_trial_timeout_can_differ_per_subspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "journal.log")))
+    sampler = HardwareAwareSampler(seed=0, state_dir=tmp_path / "pool", branch_params=["model"])
+    study = optuna.create_study(study_name="s", storage=storage, sampler=sampler)
+    optimize(study, slow_or_fast, n_trials=8, devices=_cpu(tmp_path, slots=2),
+             trial_timeout={"model=slow": 0.5, "*": 30})
+    by_subspace: dict[str, set[str]] = {}
+    for t in study.trials:
+        by_subspace.setdefault(t.user_attrs["hwaware:subspace"], set()).add(t.state.name)
+    assert by_subspace.get("model=slow") == {"FAIL"}
+    assert by_subspace.get("model=fast") == {"COMPLETE"}
+    for t in study.trials:
+        if t.state == TrialState.FAIL:
+            assert t.user_attrs["hwaware:fail_reason"] == "timeout: ran past trial_timeout=0.5 s"
+    with pytest.raises(ConfigError, match=r"trial_timeout\['model=slow'\]"):
+        optimize(study, slow_or_fast, n_trials=1, devices=_cpu(tmp_path),
+                 trial_timeout={"model=slow": 0})

@@ -71,15 +71,20 @@ def test_an_oom_trial_is_retried_on_the_gpu_with_more_memory(
         optimize(study, TooBigForTheSmallGpu(str(tmp_path / "oom-seen")), n_trials=2,
                  max_retries=1, devices=_two_gpus(tmp_path))
     need = int(SMALL_MB * 1.5)
-    [failed] = [t for t in study.trials if t.state == TrialState.FAIL]
-    assert failed.user_attrs["hwaware:fail_reason"].startswith("oom: RuntimeError: CUDA out")
-    assert failed.user_attrs["hwaware:device_id"].endswith("gpu:0")  # the 8 GiB one
-    assert failed.user_attrs["hwaware:oom_action"] == f"re-placing with {need} MiB"
-    [retry] = [t for t in study.trials if t.user_attrs.get("hwaware:retry") == 1]
-    assert retry.state == TrialState.COMPLETE and retry.params == failed.params
-    assert retry.user_attrs["hwaware:memory_need_mb"] == need
-    assert retry.user_attrs["hwaware:device_id"].endswith("gpu:1")  # the 16 GiB one
-    assert "hwaware:oom_action" not in retry.user_attrs
+    # Every trial placed on the small GPU runs out of memory there (at least one is, as the
+    # big GPU's trials wait for it; under load both new trials can be); each is retried once.
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert 1 <= len(failed) <= 2
+    for trial in failed:
+        assert trial.user_attrs["hwaware:fail_reason"].startswith("oom: RuntimeError: CUDA out")
+        assert trial.user_attrs["hwaware:device_id"].endswith("gpu:0")  # the 8 GiB one
+        assert trial.user_attrs["hwaware:oom_action"] == f"re-placing with {need} MiB"
+        [retry] = [t for t in study.trials
+                   if t.system_attrs.get("failed_trial") == trial.number]
+        assert retry.state == TrialState.COMPLETE and retry.params == trial.params
+        assert retry.user_attrs["hwaware:memory_need_mb"] == need
+        assert retry.user_attrs["hwaware:device_id"].endswith("gpu:1")  # the 16 GiB one
+        assert "hwaware:oom_action" not in retry.user_attrs
     assert f"ran out of memory on node-t/gpu:0; re-placing with {need} MiB" in caplog.text
     assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 2
     assert stray_children() == []

@@ -203,7 +203,9 @@ def test_hyperband_pruner_works_and_pruned_trials_free_their_slot(
                 raise optuna.TrialPruned()
         return value
 
-    sampler = make_sampler()
+    # Subspaces are learned from completed trials only; Hyperband can prune every trial of
+    # one branch, so the branching parameter is declared to make the subspaces certain.
+    sampler = make_sampler(branch_params=["classifier"])
     pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)
     study = optuna.create_study(sampler=sampler, pruner=pruner)
     study.optimize(objective, n_trials=40, n_jobs=2)

@@ -46,12 +46,37 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="seed of the samplers (offset per worker)")
     parser.add_argument("--max-retries", type=int, default=0, metavar="N",
                         help="queue a crashed trial again up to N times")
-    parser.add_argument("--trial-timeout", type=float, metavar="S",
-                        help="kill a trial's worker after S seconds")
+    parser.add_argument("--trial-timeout", type=parse_trial_timeout, metavar="S|KEY:S,...",
+                        help="kill a trial's worker after S seconds, or per subspace: "
+                             "'model=mlp:600,*:60' ('*' for the other subspaces)")
     parser.add_argument("--heartbeat", type=int, default=10, metavar="S",
                         help="RDB heartbeat interval; dead nodes' trials fail after 2*S")
     parser.set_defaults(handler=run)
     return parser
+
+
+def parse_trial_timeout(text: str) -> float | dict[str, float]:
+    """``--trial-timeout``: seconds, or ``KEY:SECONDS`` pairs separated by commas.
+
+    The key is a subspace key (``hwaware:subspace``) or ``*`` for the rest;
+    the last ``:`` of a pair separates it from the seconds.
+    """
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    setting: dict[str, float] = {}
+    for pair in text.split(","):
+        key, sep, seconds = pair.strip().rpartition(":")
+        try:
+            if not sep or not key:
+                raise ValueError
+            setting[key] = float(seconds)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected seconds or KEY:SECONDS pairs like 'model=mlp:600,*:60', got {text!r}"
+            ) from None
+    return setting
 
 
 def run(args: argparse.Namespace) -> int:

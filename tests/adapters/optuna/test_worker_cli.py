@@ -42,3 +42,18 @@ def test_bad_input_is_one_line_and_exit_2(
     assert code == 2
     assert message in err
     assert err.count("\n") == 1
+
+
+def test_trial_timeout_is_seconds_or_pairs_per_subspace(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hwaware_plugins.cli._worker import parse_trial_timeout
+
+    assert parse_trial_timeout("90") == 90.0
+    assert parse_trial_timeout("model=mlp:600, *:60") == {"model=mlp": 600.0, "*": 60.0}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["worker", "--storage", "sqlite:///x.db", "--study", "s", "--objective", "m:f",
+              "--trial-timeout", "mlp=600"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "KEY:SECONDS pairs like 'model=mlp:600,*:60'" in err and err.count("\n") == 1

@@ -34,6 +34,7 @@ import time
 import traceback
 from typing import Any
 
+from hwaware_plugins._atomic import write_atomic
 from hwaware_plugins.executors._oom import is_oom_error
 from hwaware_plugins.executors._payload import HEADER, dumps, loads
 from hwaware_plugins.executors._strays import grace_from_env, kill_strays
@@ -125,12 +126,7 @@ def run_task(task_blob: bytes) -> dict[str, Any]:
 
 
 def _write_record(path: str, record: dict[str, Any]) -> None:
-    partial = path + ".partial"
-    with open(partial, "wb") as handle:
-        pickle.dump(record, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    write_atomic(path, pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def main(argv: list[str]) -> int:

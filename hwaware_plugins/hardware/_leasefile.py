@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import threading
 import weakref
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,7 @@ from typing import Any
 
 import psutil
 
+from hwaware_plugins._atomic import write_atomic
 from hwaware_plugins.errors import ConfigError, HwawareError
 
 STATE_VERSION = 1
@@ -300,17 +300,9 @@ class LeaseFile:
             {"version": STATE_VERSION, "pool": self.name, "leases": [r.to_dict() for r in records]},
             separators=(",", ":"),
         )
-        fd, temp = tempfile.mkstemp(prefix=f".{self.name}.", suffix=".tmp", dir=self.directory)
-        try:
-            # No fsync: the state only matters while processes live, and a power
-            # loss ends every holder anyway; os.replace keeps it atomic otherwise.
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        # Not durable: the state only matters while processes live, and a power
+        # loss ends every holder anyway; the replace keeps it atomic otherwise.
+        write_atomic(self.path, payload.encode("utf-8"), durable=False, permissions=0o600)
 
 
 _LIVE_FILES: weakref.WeakSet[LeaseFile] = weakref.WeakSet()

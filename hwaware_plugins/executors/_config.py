@@ -20,6 +20,13 @@ def check_positive(name: str, value: float | None, *, allow_zero: bool = False) 
         raise ConfigError(f"{name} must be {bound}, got {value!r}")
 
 
+def check_device_filters(**filters: object) -> None:
+    """Raise a one-line :class:`ConfigError` for a filter neither callable nor None."""
+    for name, given in filters.items():
+        if given is not None and not callable(given):
+            raise ConfigError(f"{name} must be a callable taking a Device, or None")
+
+
 def resolve_pool(pool_or_devices: Any) -> Any:
     """The pool to lease from: a pool as given, else a ``DevicePool`` over the devices.
 

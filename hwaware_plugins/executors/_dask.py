@@ -23,6 +23,7 @@ from typing import Any
 from distributed import WorkerPlugin
 
 from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.executors._config import check_device_filters
 from hwaware_plugins.executors._future import TaskFuture
 from hwaware_plugins.executors._outcome import Attempt, TaskOutcome
 from hwaware_plugins.hardware import Device, resolve_devices
@@ -202,10 +203,7 @@ class DaskExecutor:
         out-of-memory re-placement stays on that worker). A task no worker can
         take resolves to a ``fail`` outcome naming why.
         """
-        for what, given in (("device_filter", device_filter),
-                            ("oom_device_filter", oom_device_filter)):
-            if given is not None and not callable(given):
-                raise ConfigError(f"{what} must be a callable taking a Device, or None")
+        check_device_filters(device_filter=device_filter, oom_device_filter=oom_device_filter)
         name = label if label is not None else f"task-{next(self._ids)}"
         future = TaskFuture(name, self.interrupt)
         future.set_running_or_notify_cancel()

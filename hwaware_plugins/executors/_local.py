@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
-from hwaware_plugins.errors import ConfigError, HwawareError
+from hwaware_plugins.errors import HwawareError
 from hwaware_plugins.executors._config import (
+    check_device_filters,
     check_positive,
     check_settings,
     default_workers,
@@ -176,10 +177,7 @@ class LocalExecutor:
         self._ready()
         check_positive("memory_mb", memory_mb)
         check_positive("timeout", timeout)
-        for name, given in (("device_filter", device_filter),
-                            ("oom_device_filter", oom_device_filter)):
-            if given is not None and not callable(given):
-                raise ConfigError(f"{name} must be a callable taking a Device, or None")
+        check_device_filters(device_filter=device_filter, oom_device_filter=oom_device_filter)
         payload = task_payload(fn, args, kwargs)
         with self._lock:
             if self._closed:

@@ -72,7 +72,7 @@ def claim_waiting(
     process claims a trial first, the next one is tried. Cost: one read of the
     queued trials, then a few storage calls.
     """
-    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+    for trial in waiting_trials(storage, study_id):
         if not accept(trial):
             continue
         try:

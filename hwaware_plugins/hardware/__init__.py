@@ -5,6 +5,7 @@ from hwaware_plugins.hardware._device import DEVICE_KINDS, Device, DeviceKind, t
 from hwaware_plugins.hardware._host import probe_host_devices
 from hwaware_plugins.hardware._inventory import (
     DEVICES_ENV,
+    RemoteDevicesWarning,
     device_classes,
     discover_devices,
     resolve_devices,
@@ -34,6 +35,7 @@ __all__ = [
     "Lease",
     "LeaseRecord",
     "PinningError",
+    "RemoteDevicesWarning",
     "apply_pinning_in_child",
     "calibrate",
     "cuda_initialized",

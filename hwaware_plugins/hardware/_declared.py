@@ -14,12 +14,25 @@ cluster) or to override what probes report. Format::
     mlp = 20.0
 
 Optional keys: ``device_class`` (default: the name), ``uuids`` (one per
-device), ``cores``, ``slots`` (default: ``cores`` for a cpu, else 1),
+device), ``index`` / ``indices`` (a GPU's CUDA index, one per device),
+``cores``, ``slots`` (default: ``cores`` for a cpu, else 1),
 ``compute_capability`` (``[8, 0]``).
 
 Devices get ids ``"<host>/<kind>:<n>"``, numbered per host and kind across
 entries; they are assumed idle (free memory = total) and their speed is
-marked ``speed_source="declared"`` so calibration leaves it alone.
+marked ``speed_source="declared"`` so calibration leaves it alone. A GPU
+without ``index``/``indices`` gets its position among the GPUs of its host in
+declaration order (the ``<n>`` of its id), so a process can be pinned to it
+with ``CUDA_VISIBLE_DEVICES=<index>`` when no UUID is declared; two GPUs of one
+host never share an index.
+
+Several ``kind = "cpu"`` entries (or ``count = N``) of one host share that
+host's cores: ``cores = C`` reserves C cores, and entries without ``cores``
+split the cores left over (see :func:`~hwaware_plugins.hardware._cores.cpu_slot_shares`).
+
+An optional top-level ``remote_devices = "simulate"`` lets this host lease
+the devices of other hosts as stand-ins (simulations); by default they are
+left out of this host's trials (:func:`~hwaware_plugins.hardware.resolve_devices`).
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,11 +57,18 @@ ALLOWED_KEYS: tuple[str, ...] = (
     "speedup",
     "device_class",
     "uuids",
+    "index",
+    "indices",
     "cores",
     "slots",
     "compute_capability",
 )
 """Keys a ``[[device]]`` entry may have."""
+
+REMOTE_DEVICES: tuple[str, ...] = ("skip", "simulate")
+"""Values of the top-level ``remote_devices`` key: what this host does with other hosts' devices."""
+
+_TOP_LEVEL_KEYS = ("device", "remote_devices")
 
 
 class _EntryError(Exception):
@@ -132,6 +153,30 @@ def _uuids(entry: Mapping[str, Any], count: int) -> list[str | None]:
     return list(value)
 
 
+def _indices(entry: Mapping[str, Any], kind: str, count: int) -> list[int | None]:
+    """Explicit CUDA indices of the entry's devices (``None`` each when not declared)."""
+    given = [key for key in ("index", "indices") if key in entry]
+    if not given:
+        return [None] * count
+    if len(given) == 2:
+        raise _EntryError("give either 'index' (one GPU) or 'indices' (one per GPU), not both")
+    if kind != "gpu":
+        raise _EntryError(
+            f"{given[0]!r} applies to kind \"gpu\" only; a {kind} is pinned by its uuid"
+        )
+    value = entry[given[0]]
+    values = [value] if given[0] == "index" else value
+    if not isinstance(values, list) or not all(_is_int(v) and v >= 0 for v in values):
+        wanted = "an integer" if given[0] == "index" else "a list of integers"
+        raise _EntryError(f"{given[0]!r} must be {wanted} >= 0, got {value!r}")
+    if len(values) != count:
+        raise _EntryError(
+            f"{given[0]!r} names {len(values)} GPU{'s' if len(values) != 1 else ''} but count is "
+            f"{count}; give one index per GPU ('indices' for several)"
+        )
+    return [int(v) for v in values]
+
+
 def _capability(entry: Mapping[str, Any]) -> tuple[int, int] | None:
     value = entry.get("compute_capability")
     if value is None:
@@ -162,8 +207,9 @@ def _entry_devices(entry: object, counters: dict[tuple[str, str], int]) -> list[
     default_slots = cores if kind == "cpu" and cores is not None else 1
     slots = cast(int, _int_at_least(entry, "slots", default_slots, 1))
     capability = _capability(entry)
+    indices = _indices(entry, kind, count)
     devices = []
-    for uuid in _uuids(entry, count):
+    for uuid, index in zip(_uuids(entry, count), indices, strict=True):
         number = counters.get((host, kind), 0)
         counters[(host, kind)] = number + 1
         devices.append(
@@ -172,6 +218,7 @@ def _entry_devices(entry: object, counters: dict[tuple[str, str], int]) -> list[
                 kind=kind,
                 name=name,
                 uuid=uuid,
+                index=(number if index is None else index) if kind == "gpu" else None,
                 memory_total_mb=memory_mb,
                 memory_free_mb=memory_mb,
                 compute_capability=capability,
@@ -187,8 +234,46 @@ def _entry_devices(entry: object, counters: dict[tuple[str, str], int]) -> list[
     return devices
 
 
-def parse_declared_devices(text: str, *, source: str = "<string>") -> list[Device]:
-    """Parse a declared-device TOML document into devices (format: module docstring).
+@dataclass(frozen=True)
+class DeclaredFile:
+    """A parsed declared-device document: its devices and its ``remote_devices`` setting.
+
+    :param devices: every device of the document, of every host, in declaration order.
+    :param remote_devices: ``"skip"`` (the default) or ``"simulate"`` (see :data:`REMOTE_DEVICES`).
+    :param source: the file name, for messages.
+    """
+
+    devices: tuple[Device, ...]
+    remote_devices: str
+    source: str
+
+
+def _check_gpu_indices(devices: list[Device]) -> None:
+    seen: dict[tuple[str, int], str] = {}
+    for device in devices:
+        if device.kind != "gpu" or device.index is None:
+            continue
+        key = (device.host, device.index)
+        if key in seen:
+            raise _EntryError(
+                f"GPUs {seen[key]!r} and {device.id!r} both have index {device.index} on host "
+                f"{device.host!r}; give each GPU of a host its own index (or declare none)"
+            )
+        seen[key] = device.id
+
+
+def _remote_setting(data: Mapping[str, Any], source: str) -> str:
+    value = data.get("remote_devices", "skip")
+    if value not in REMOTE_DEVICES:
+        raise DeviceConfigError(
+            f"{source}: remote_devices must be one of {', '.join(map(repr, REMOTE_DEVICES))}, "
+            f"got {value!r}"
+        )
+    return str(value)
+
+
+def parse_declared_file(text: str, *, source: str = "<string>") -> DeclaredFile:
+    """Parse a declared-device TOML document (format: module docstring).
 
     :param source: the file name used in error messages.
     :raises DeviceConfigError: one line naming ``source``, the entry number and the problem.
@@ -198,11 +283,13 @@ def parse_declared_devices(text: str, *, source: str = "<string>") -> list[Devic
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DeviceConfigError(f"{source}: malformed TOML: {exc}") from exc
-    unknown = sorted(set(data) - {"device"})
+    unknown = sorted(set(data) - set(_TOP_LEVEL_KEYS))
     if unknown:
         raise DeviceConfigError(
-            f"{source}: unknown top-level key {unknown[0]!r}; declare devices as [[device]] tables"
+            f"{source}: unknown top-level key {unknown[0]!r}; declare devices as [[device]] "
+            "tables (the only other top-level key is remote_devices)"
         )
+    remote = _remote_setting(data, source)
     entries = data.get("device")
     if not entries:
         raise DeviceConfigError(f"{source}: no [[device]] entries; add at least one")
@@ -213,13 +300,23 @@ def parse_declared_devices(text: str, *, source: str = "<string>") -> list[Devic
     for number, entry in enumerate(entries, start=1):
         try:
             devices.extend(_entry_devices(entry, counters))
+            _check_gpu_indices(devices)
         except _EntryError as exc:
             raise DeviceConfigError(f"{source}: [[device]] entry {number}: {exc}") from None
-    return devices
+    return DeclaredFile(tuple(devices), remote, source)
 
 
-def load_declared_devices(path: str | os.PathLike[str]) -> list[Device]:
-    """Read and parse a declared-device file (see :func:`parse_declared_devices`).
+def parse_declared_devices(text: str, *, source: str = "<string>") -> list[Device]:
+    """The devices of a declared-device document, of every host (:func:`parse_declared_file`).
+
+    :raises DeviceConfigError: one line naming ``source``, the entry number and the problem.
+    Cost: O(size of the document + devices). Thread-safe.
+    """
+    return list(parse_declared_file(text, source=source).devices)
+
+
+def read_declared_file(path: str | os.PathLike[str]) -> DeclaredFile:
+    """Read and parse a declared-device file (see :func:`parse_declared_file`).
 
     :raises DeviceConfigError: the file is missing or unreadable, or its content is invalid.
     """
@@ -229,4 +326,15 @@ def load_declared_devices(path: str | os.PathLike[str]) -> list[Device]:
         raise DeviceConfigError(f"{path}: declared-device file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DeviceConfigError(f"{path}: cannot read declared-device file: {exc}") from None
-    return parse_declared_devices(text, source=str(path))
+    return parse_declared_file(text, source=str(path))
+
+
+def load_declared_devices(path: str | os.PathLike[str]) -> list[Device]:
+    """Every device of a declared-device file, of every host (see :func:`read_declared_file`).
+
+    For listing and simulation; to run trials use
+    :func:`~hwaware_plugins.hardware.resolve_devices`, which leaves out other hosts' devices.
+
+    :raises DeviceConfigError: the file is missing or unreadable, or its content is invalid.
+    """
+    return list(read_declared_file(path).devices)

@@ -3,18 +3,79 @@
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from statistics import fmean
 from typing import Any, cast
 
 from hwaware_plugins.errors import DeviceConfigError, PluginError
-from hwaware_plugins.hardware._declared import load_declared_devices
-from hwaware_plugins.hardware._device import Device
+from hwaware_plugins.hardware._declared import REMOTE_DEVICES, DeclaredFile, read_declared_file
+from hwaware_plugins.hardware._device import Device, this_host
 from hwaware_plugins.scheduling._base import DeviceClassInfo
 
 DEVICES_ENV = "HWAWARE_DEVICES"
 """Environment variable naming a declared-device file used instead of probing."""
+
+
+class RemoteDevicesWarning(UserWarning):
+    """A declared-device file names devices of other hosts, which this host's trials skip."""
+
+
+_warned: set[tuple[str, tuple[str, ...]]] = set()
+_warned_lock = threading.Lock()
+
+
+def local_declared_devices(
+    declared: DeclaredFile, *, remote_devices: str | None = None
+) -> list[Device]:
+    """The devices of ``declared`` this host's trials may lease.
+
+    ``"skip"`` (the default, unless the file says ``remote_devices =
+    "simulate"``): only devices whose ``host`` is this host; the first time a
+    file with other hosts' devices is seen in this process a
+    :class:`RemoteDevicesWarning` names those hosts and what to do.
+    ``"simulate"``: every device, silently (stand-ins for a simulated
+    cluster; ``torch_device_for`` still never maps them to a local GPU).
+    Cost: O(devices).
+
+    :param remote_devices: overrides the file's setting.
+    :raises DeviceConfigError: an unknown ``remote_devices``, or no device of the
+        file is on this host (naming the hosts it declares).
+    """
+    mode = declared.remote_devices if remote_devices is None else remote_devices
+    if mode not in REMOTE_DEVICES:
+        raise DeviceConfigError(
+            f"remote_devices must be one of {', '.join(map(repr, REMOTE_DEVICES))}, got {mode!r}"
+        )
+    if mode == "simulate":
+        return list(declared.devices)
+    host = this_host()
+    local = [device for device in declared.devices if device.host == host]
+    others = tuple(sorted({device.host for device in declared.devices} - {host}))
+    if not local:
+        raise DeviceConfigError(
+            f"{declared.source}: no device is on this host {host!r} (the file declares hosts "
+            f"{', '.join(others)}); run `hwaware worker --devices {declared.source}` on those "
+            "hosts, or add remote_devices = \"simulate\" at the top of the file to lease them "
+            "here as stand-ins"
+        )
+    if others:
+        with _warned_lock:
+            first = (declared.source, others) not in _warned
+            _warned.add((declared.source, others))
+        if first:
+            warnings.warn(
+                f"{declared.source} declares devices of host{'s' if len(others) > 1 else ''} "
+                f"{', '.join(others)}, not of this host {host!r}: this host's trials use only "
+                f"its own {len(local)} device{'s' if len(local) != 1 else ''}; run `hwaware "
+                "worker` on those hosts to use theirs, or add remote_devices = \"simulate\" to "
+                "the file to lease them here as stand-ins",
+                RemoteDevicesWarning,
+                stacklevel=3,
+            )
+    return local
 
 
 def _check_unique(devices: Sequence[Device], owners: Sequence[str], what: str) -> None:
@@ -67,20 +128,27 @@ def discover_devices(config: Mapping[str, Any] | None = None) -> list[Device]:
 
 def resolve_devices(
     devices: str | os.PathLike[str] | Sequence[Device] | None,
+    *,
+    remote_devices: str | None = None,
 ) -> list[Device]:
-    """Turn what a user passes as ``devices=`` into a validated list.
+    """Turn what a user passes as ``devices=`` into a validated list of devices to lease.
 
     - ``None``: the file named by ``HWAWARE_DEVICES`` if set, else :func:`discover_devices`;
-    - a path: a declared-device file (:func:`load_declared_devices`);
+    - a path: a declared-device file, this host's devices only unless the file
+      (or ``remote_devices``) says ``"simulate"`` (:func:`local_declared_devices`);
     - a sequence of :class:`Device`: a copy, checked to hold only devices with unique ids.
 
-    :raises DeviceConfigError: invalid file, empty list, non-Device items or duplicate ids.
+    :param remote_devices: ``"skip"`` or ``"simulate"``, overriding a file's setting.
+    :raises DeviceConfigError: invalid file, a file with no device on this host,
+        empty list, non-Device items or duplicate ids.
     """
     if devices is None:
         declared = os.environ.get(DEVICES_ENV)
-        return load_declared_devices(declared) if declared else discover_devices(None)
+        if not declared:
+            return discover_devices(None)
+        devices = declared
     if isinstance(devices, str | os.PathLike):
-        return load_declared_devices(devices)
+        return local_declared_devices(read_declared_file(devices), remote_devices=remote_devices)
     if isinstance(devices, Mapping | bytes) or not isinstance(devices, Sequence):
         raise DeviceConfigError(
             f"devices must be None, a declared-device file path or a list of Device, "

@@ -28,6 +28,7 @@ class Lease:
     :param device: the leased device.
     :param cores: CPU core ids of the slot (CPU slots), else ``None``.
     :param releaser: called once, by the first :meth:`release`.
+    :param threads: threads the slot may use (a CPU slot's share of the cores), else ``None``.
     """
 
     def __init__(
@@ -37,10 +38,12 @@ class Lease:
         device: Device,
         cores: tuple[int, ...] | None,
         releaser: Callable[[Lease], None],
+        threads: int | None = None,
     ) -> None:
         self.record = record
         self.device = device
         self._cores = cores
+        self._threads = threads
         self._releaser = releaser
         self._lock = threading.Lock()
         self._released = False
@@ -71,6 +74,11 @@ class Lease:
         return None if self._cores is None else list(self._cores)
 
     @property
+    def threads(self) -> int | None:
+        """Threads a CPU slot's process should use (its share of the cores); ``None`` for GPUs."""
+        return self._threads
+
+    @property
     def released(self) -> bool:
         """True once released through this handle, or ended by the pool that issued it."""
         return self._released
@@ -79,10 +87,12 @@ class Lease:
         """Environment pinning a child process to this lease's device and cores.
 
         :func:`~hwaware_plugins.hardware._pinning.pinning_env` plus
-        ``HWAWARE_LEASE_ID``. ``base`` defaults to a copy of ``os.environ``
-        (``{}`` gives only the pinning variables). Cost: a dict copy.
+        ``HWAWARE_LEASE_ID``; a CPU slot's thread counts are its share of the
+        cores, never above a count already set in ``base``. ``base`` defaults to
+        a copy of ``os.environ`` (``{}`` gives only the pinning variables).
+        Cost: a dict copy.
         """
-        env = pinning_env(self.device, cores=self._cores, base=base)
+        env = pinning_env(self.device, cores=self._cores, threads=self._threads, base=base)
         env["HWAWARE_LEASE_ID"] = self.lease_id
         return env
 

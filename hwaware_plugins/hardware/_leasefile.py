@@ -46,6 +46,10 @@ class LeaseRecord:
     :param acquired_at: wall-clock time of acquisition (``time.time()``).
     :param pid_start_ticks: the holder's start in clock ticks since boot (Linux),
         compared exactly and immune to wall-clock steps; ``None`` elsewhere.
+    :param family: the token of the holder's process family (the process that
+        imported hwaware and the children it forked); CPU-slot leases of other
+        families do not block a pool unless it asks for CPU courtesy. ``None``
+        in records written by older versions.
     """
 
     lease_id: str
@@ -58,6 +62,7 @@ class LeaseRecord:
     label: str | None
     acquired_at: float
     pid_start_ticks: int | None = None
+    family: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -69,6 +74,7 @@ class LeaseRecord:
         memory = data["memory_mb"]
         label = data["label"]
         ticks = data.get("pid_start_ticks")
+        family = data.get("family")
         return cls(
             lease_id=str(data["lease_id"]),
             slot_id=str(data["slot_id"]),
@@ -80,6 +86,7 @@ class LeaseRecord:
             label=None if label is None else str(label),
             acquired_at=float(data["acquired_at"]),
             pid_start_ticks=None if ticks is None else int(ticks),
+            family=None if family is None else str(family),
         )
 
 

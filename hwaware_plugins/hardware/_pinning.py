@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from hwaware_plugins.errors import ConfigError, HwawareError
+from hwaware_plugins.hardware._cores import capped_thread_count, thread_count_value
 from hwaware_plugins.hardware._device import Device
 
 THREAD_COUNT_VARIABLES: tuple[str, ...] = (
@@ -20,7 +21,9 @@ THREAD_COUNT_VARIABLES: tuple[str, ...] = (
     "MKL_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
 )
-"""Variables set to the core count of a CPU slot so BLAS/OpenMP pools match the slot."""
+"""Variables set to a CPU slot's thread count so BLAS/OpenMP pools match the slot.
+
+A positive count the user already set in the environment is never raised."""
 
 
 class PinningError(HwawareError, RuntimeError):
@@ -46,6 +49,7 @@ def pinning_env(
     device: Device,
     *,
     cores: Sequence[int] | None = None,
+    threads: int | None = None,
     base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Return the environment that pins a child process to ``device``.
@@ -53,17 +57,20 @@ def pinning_env(
     GPU or MIG: ``CUDA_VISIBLE_DEVICES`` is the device UUID (the MIG UUID for a
     MIG instance; the index when no UUID is known) and ``CUDA_DEVICE_ORDER`` is
     ``PCI_BUS_ID``. CPU: ``CUDA_VISIBLE_DEVICES`` is empty (no GPU is visible)
-    and the thread-count variables (:data:`THREAD_COUNT_VARIABLES`) are the
-    number of ``cores`` (else ``device.cores``; left as in ``base`` when neither
-    is known). Always: ``HWAWARE_DEVICE_ID``, ``HWAWARE_DEVICE_CLASS`` and
-    ``HWAWARE_DEVICE_KIND``.
+    and the thread-count variables (:data:`THREAD_COUNT_VARIABLES`) are
+    ``threads`` (else the number of ``cores``, else ``device.cores``; left as in
+    ``base`` when none is known), but never above a positive count ``base``
+    already has (a user's ``OMP_NUM_THREADS=1`` stays 1). Always:
+    ``HWAWARE_DEVICE_ID``, ``HWAWARE_DEVICE_CLASS`` and ``HWAWARE_DEVICE_KIND``.
 
     :param cores: the CPU core ids of the slot (CPU devices only).
+    :param threads: the slot's thread count (its share of the cores; CPU devices only).
     :param base: the environment to start from; ``None`` means a copy of
         ``os.environ`` (pass ``{}`` to get only the pinning variables).
     Cost: a dict copy. Pure apart from reading ``os.environ`` when ``base`` is ``None``.
 
-    :raises ConfigError: an accelerator that cannot be addressed, or an empty ``cores``.
+    :raises ConfigError: an accelerator that cannot be addressed, an empty ``cores``
+        or ``threads`` below 1.
     """
     env = dict(os.environ if base is None else base)
     if device.is_accelerator:
@@ -75,10 +82,13 @@ def pinning_env(
             raise ConfigError(
                 f"empty core list for CPU device {device.id!r}; give at least one core"
             )
-        count = len(cores) if cores is not None else device.cores
+        if threads is not None and (isinstance(threads, bool) or threads < 1):
+            raise ConfigError(f"threads must be at least 1 for CPU device {device.id!r}")
+        count = threads if threads is not None else len(cores) if cores is not None else None
+        count = device.cores if count is None else count
         if count is not None:
             for name in THREAD_COUNT_VARIABLES:
-                env[name] = str(count)
+                env[name] = str(capped_thread_count(count, env.get(name)))
     env["HWAWARE_DEVICE_ID"] = device.id
     env["HWAWARE_DEVICE_CLASS"] = device.device_class
     env["HWAWARE_DEVICE_KIND"] = device.kind
@@ -100,13 +110,28 @@ def cuda_initialized() -> bool:
         return False
 
 
+def _size_torch_threads(count: str | None) -> None:
+    """Match an already imported torch's intra-op threads to ``count`` (torch reads
+    ``OMP_NUM_THREADS`` itself when imported later). Never imports torch."""
+    torch = sys.modules.get("torch")
+    setter = getattr(torch, "set_num_threads", None)
+    threads = thread_count_value(count)
+    if setter is None or threads is None:
+        return
+    try:
+        setter(threads)
+    except Exception:  # a stubbed or half-imported torch: nothing to size
+        return
+
+
 def apply_pinning_in_child(
     env: Mapping[str, str], cpu_affinity: Sequence[int] | None = None
 ) -> None:
     """Pin the current process: update ``os.environ`` from ``env`` and set CPU affinity.
 
     Call it first thing in a freshly forked or spawned child, before anything
-    imports CUDA. Affinity is set with ``os.sched_setaffinity`` where the
+    imports CUDA. A torch already imported gets ``OMP_NUM_THREADS`` intra-op
+    threads (``torch.set_num_threads``). Affinity is set with ``os.sched_setaffinity`` where the
     platform has it and silently skipped elsewhere. Not thread-safe: call it
     while the child is still single-threaded.
 
@@ -128,6 +153,7 @@ def apply_pinning_in_child(
     if cpu_affinity is not None and len(cpu_affinity) == 0:
         raise ConfigError("empty cpu_affinity; give at least one core id or None")
     os.environ.update(env)
+    _size_torch_threads(env.get(THREAD_COUNT_VARIABLES[0]))
     if cpu_affinity is not None and hasattr(os, "sched_setaffinity"):
         try:
             os.sched_setaffinity(0, list(cpu_affinity))

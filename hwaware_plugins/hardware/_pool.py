@@ -36,6 +36,12 @@ _log = logging.getLogger(__name__)
 _FIRST_POLL_S = 0.002
 _MAX_POLL_S = 0.05
 
+CPU_COURTESY_ENV = "HWAWARE_CPU_COURTESY"
+"""Set to ``1`` to give CPU devices the courtesy GPUs get (see ``DevicePool(cpu_courtesy=)``)."""
+
+_FAMILY = uuid.uuid4().hex
+"""This process family's token: kept by forked children, new in every fresh interpreter."""
+
 
 class DevicePool:
     """Leases device slots to trials, exclusively or packed by GPU memory.
@@ -48,6 +54,14 @@ class DevicePool:
     next acquire or inspection, with a ``hwaware_lease_released`` event. A
     forked child may keep using an inherited pool: its leases carry its own PID,
     and :meth:`close` there releases only leases the child took.
+
+    Courtesy to other processes applies to GPUs and MIG instances: a device
+    used by foreign processes is skipped (``skip_foreign_processes``), and
+    leases other processes hold on it count. CPU slots get it only with
+    ``cpu_courtesy=True``: by default other processes' load never stops a CPU
+    slot, and CPU-slot leases are shared only by this process and the children
+    it forks (threads, forked workers), not by unrelated processes that use the
+    same pool name (another study or benchmark on the node).
 
     Arguments are stored as given and validated on first use.
 
@@ -63,6 +77,10 @@ class DevicePool:
         may use, in (0, 1].
     :param state_dir: folder of the state files (default ``$XDG_RUNTIME_DIR/hwaware``,
         else ``/tmp/hwaware-<uid>``, created with mode 0700).
+    :param cpu_courtesy: also skip CPU devices that ``foreign_process_check`` (or
+        ``Device.foreign_processes``) reports busy, and let CPU-slot leases of
+        unrelated processes of this pool name block slots. ``None`` reads
+        ``HWAWARE_CPU_COURTESY`` (``1`` turns it on); default off.
     """
 
     def __init__(
@@ -75,6 +93,7 @@ class DevicePool:
         foreign_process_check: Callable[[Device], int] | None = None,
         memory_fraction: float = 0.95,
         state_dir: str | os.PathLike[str] | None = None,
+        cpu_courtesy: bool | None = None,
     ) -> None:
         self.devices = devices
         self.name = name
@@ -83,6 +102,11 @@ class DevicePool:
         self.foreign_process_check = foreign_process_check
         self.memory_fraction = memory_fraction
         self.state_dir = state_dir
+        self.cpu_courtesy = (
+            os.environ.get(CPU_COURTESY_ENV, "").strip() == "1"
+            if cpu_courtesy is None
+            else bool(cpu_courtesy)
+        )
         self._setup_lock = threading.Lock()
         self._setup: PoolSetup | None = None
         self._held: dict[str, Lease] = {}
@@ -201,7 +225,7 @@ class DevicePool:
         usable = self._usable_fn(setup)
         with setup.store.transaction() as records:
             dead = drop_dead_holders(records)
-            held = holdings(setup.slots, records)
+            held = holdings(setup.slots, self._counted(setup, records))
         self._announce(dead, reclaimed=True)
         return capacity_of(setup.devices, setup.slots, held, usable=usable)
 
@@ -251,7 +275,7 @@ class DevicePool:
         )
 
     def _foreign_count(self, device: Device) -> int:
-        if not self.skip_foreign_processes:
+        if not self.skip_foreign_processes or (device.kind == "cpu" and not self.cpu_courtesy):
             return 0
         if self.foreign_process_check is None:
             return device.foreign_processes
@@ -292,6 +316,14 @@ class DevicePool:
             self._own = (pid, process_create_time(pid) or 0.0, process_start_ticks(pid))
         return self._own
 
+    def _counted(self, setup: PoolSetup, records: list[LeaseRecord]) -> list[LeaseRecord]:
+        """The records that occupy this pool's slots: without CPU courtesy, CPU-slot
+        records of other process families are left out."""
+        if self.cpu_courtesy:
+            return records
+        cpus = {device.id for device in setup.devices if device.kind == "cpu"}
+        return [r for r in records if r.device_id not in cpus or r.family == _FAMILY]
+
     def _usable_fn(self, setup: PoolSetup) -> Callable[[Device], bool]:
         busy = {d.id for d in setup.devices if self._foreign_count(d) > 0}
         return lambda device: device.id not in busy
@@ -319,7 +351,7 @@ class DevicePool:
             # Waiters poll this lock-free view and take the file lock only when a
             # slot looks free, so a crowd of waiters does not convoy on the lock.
             drop_dead_holders(snapshot)
-            held = holdings(setup.slots, snapshot)
+            held = holdings(setup.slots, self._counted(setup, snapshot))
             if (
                 choose_slot(setup.slots, held, memory_mb=memory_mb, prefer=prefer, usable=usable)
                 is None
@@ -330,7 +362,7 @@ class DevicePool:
             dead = drop_dead_holders(records)
             slot = choose_slot(
                 setup.slots,
-                holdings(setup.slots, records),
+                holdings(setup.slots, self._counted(setup, records)),
                 memory_mb=memory_mb,
                 prefer=prefer,
                 usable=usable,
@@ -348,12 +380,19 @@ class DevicePool:
                     label=label,
                     acquired_at=time.time(),
                     pid_start_ticks=ticks,
+                    family=_FAMILY,
                 )
                 records.append(record)
         self._announce(dead, reclaimed=True)
         if slot is None or record is None:
             return None
-        lease = Lease(record, device=slot.device, cores=slot.cores, releaser=self._release)
+        lease = Lease(
+            record,
+            device=slot.device,
+            cores=slot.cores,
+            threads=slot.threads,
+            releaser=self._release,
+        )
         with self._held_lock:
             self._held[record.lease_id] = lease
         return lease

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from hwaware_plugins.hardware._cores import cpu_slot_shares
 from hwaware_plugins.hardware._device import Device
 from hwaware_plugins.hardware._leasefile import LeaseRecord
 
@@ -32,6 +33,7 @@ class Slot:
     :param cores: CPU core ids for affinity (CPU slots), else ``None``.
     :param shared: True for a memory-packed GPU/MIG slot.
     :param budget_mb: the memory leases may use on the device, ``None`` if unknown.
+    :param threads: threads a CPU slot's pools may use (its share of the cores), else ``None``.
     """
 
     slot_id: str
@@ -41,6 +43,7 @@ class Slot:
     cores: tuple[int, ...] | None
     shared: bool
     budget_mb: float | None
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,26 +73,6 @@ def memory_budget_mb(device: Device, memory_fraction: float) -> float | None:
     return None if base is None else memory_fraction * base
 
 
-def partition_cores(core_ids: Sequence[int], parts: int) -> list[tuple[int, ...]]:
-    """Split ``core_ids`` into ``parts`` contiguous groups whose sizes differ by at most one.
-
-    With fewer cores than parts, group ``i`` is the single core ``core_ids[i % n]``
-    (slots then share cores). Pure; cost O(len(core_ids) + parts).
-    """
-    if parts < 1 or not core_ids:
-        raise ValueError("partition_cores needs at least one core and one part")
-    if len(core_ids) < parts:
-        return [(core_ids[i % len(core_ids)],) for i in range(parts)]
-    size, extra = divmod(len(core_ids), parts)
-    groups: list[tuple[int, ...]] = []
-    start = 0
-    for i in range(parts):
-        stop = start + size + (1 if i < extra else 0)
-        groups.append(tuple(core_ids[start:stop]))
-        start = stop
-    return groups
-
-
 def build_slots(
     devices: Sequence[Device],
     *,
@@ -100,24 +83,30 @@ def build_slots(
     """The slots of a pool, in device order.
 
     Each device has ``device.slots`` exclusive slots; with ``packing="memory"``
-    a GPU/MIG device has one shared slot instead. A CPU device's slots split its
-    cores (the first ``device.cores`` of ``core_ids``, all of them when unknown).
+    a GPU/MIG device has one shared slot instead. The CPU slots of a host share
+    ``core_ids`` (:func:`~hwaware_plugins.hardware._cores.cpu_slot_shares`):
+    each gets its cores for affinity and its thread count.
     """
+    shares = cpu_slot_shares(devices, core_ids)
     slots: list[Slot] = []
     for position, device in enumerate(devices):
         budget = memory_budget_mb(device, memory_fraction)
         if packing == "memory" and device.is_accelerator:
             slots.append(Slot(f"{device.id}#mem", device, position, 0, None, True, budget))
             continue
-        groups: list[tuple[int, ...]] | list[None]
-        if device.is_accelerator:
-            groups = [None] * device.slots
-        else:
-            own = list(core_ids[: device.cores] if device.cores else core_ids)
-            groups = partition_cores(own, device.slots)
-        for index, cores in enumerate(groups):
+        for index in range(device.slots):
+            share = shares[device.id][index] if device.kind == "cpu" else None
             slots.append(
-                Slot(f"{device.id}#{index}", device, position, index, cores, False, budget)
+                Slot(
+                    f"{device.id}#{index}",
+                    device,
+                    position,
+                    index,
+                    None if share is None else share.cores,
+                    False,
+                    budget,
+                    None if share is None else share.threads,
+                )
             )
     return slots
 

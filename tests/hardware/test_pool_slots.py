@@ -1,12 +1,8 @@
-"""Pure slot rules: core partition, slot building, fit, ranking, capacity summary."""
+"""Pure slot rules: slot building, fit, ranking, capacity summary (core shares: test_cores)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from hwaware_plugins.hardware._device import Device
 from hwaware_plugins.hardware._leasefile import LeaseRecord
@@ -17,7 +13,6 @@ from hwaware_plugins.hardware._pool_slots import (
     holdings,
     leftover_if_placed,
     memory_budget_mb,
-    partition_cores,
     prefer_rank,
     unsuitable_reason,
 )
@@ -36,26 +31,6 @@ def anything(device: Device) -> bool:
     return True
 
 
-@settings(derandomize=True, database=None)
-@given(
-    cores=st.lists(st.integers(0, 255), min_size=1, max_size=64, unique=True),
-    parts=st.integers(1, 16),
-)
-def test_partition_cores_is_balanced_and_covers_every_core(cores: list[int], parts: int) -> None:
-    groups = partition_cores(cores, parts)
-    assert len(groups) == parts and all(groups)
-    if len(cores) >= parts:
-        assert [c for group in groups for c in group] == cores  # disjoint, in order
-        assert max(map(len, groups)) - min(map(len, groups)) <= 1
-    else:
-        assert {c for group in groups for c in group} == set(cores[:parts])
-
-
-def test_partition_cores_rejects_nothing_to_split() -> None:
-    with pytest.raises(ValueError):
-        partition_cores([], 2)
-
-
 def test_build_slots_per_packing() -> None:
     devices = [gpu(0, slots=2), Device(id="cpu", kind="cpu", name="C", cores=4, slots=2)]
     exclusive = build_slots(devices, packing="exclusive", memory_fraction=0.5, core_ids=range(8))
@@ -68,6 +43,18 @@ def test_build_slots_per_packing() -> None:
     packed = build_slots(devices, packing="memory", memory_fraction=0.5, core_ids=range(8))
     assert (packed[0].slot_id, packed[0].shared, packed[0].budget_mb) == ("gpu:0#mem", True, 500.0)
     assert len(packed) == 3
+
+
+def test_build_slots_gives_count_n_cpu_devices_disjoint_shares() -> None:
+    # kind = "cpu", count = 3 declares three devices without cores: on old main every
+    # slot got all 8 cores (and 8 threads); now they split the host's cores.
+    cpus = [Device(id=f"h/cpu:{i}", kind="cpu", name="C", host="h") for i in range(3)]
+    slots = build_slots(cpus, packing="exclusive", memory_fraction=1.0, core_ids=range(8))
+    assert [(s.cores, s.threads) for s in slots] == [
+        ((0, 1, 2), 3),
+        ((3, 4, 5), 3),
+        ((6, 7), 2),
+    ]
 
 
 def test_memory_budget_prefers_free_memory() -> None:

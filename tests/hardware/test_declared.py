@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from hwaware_plugins.errors import DeviceConfigError
 from hwaware_plugins.hardware import load_declared_devices, parse_declared_devices, this_host
+from hwaware_plugins.hardware._declared import parse_declared_file
+from hwaware_plugins.hardware._pinning import pinning_env
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "devices"
 
@@ -27,6 +29,12 @@ def test_a100_example_gives_four_declared_gpus() -> None:
         assert dict(device.speedup) == {"mlp": 20.0, "svm": 1.0}
         assert device.speed_for("mlp") == 20.0 and device.speed_for("xgb") == 4.0
         assert device.host == host and device.uuid is None and device.slots == 1
+    # No uuids: each GPU gets its index in declaration order, so a process can be pinned
+    # (on old main pinning_env raised "neither uuid nor index" for every one of them).
+    assert [d.index for d in devices] == [0, 1, 2, 3]
+    assert [pinning_env(d, base={})["CUDA_VISIBLE_DEVICES"] for d in devices] == [
+        "0", "1", "2", "3"
+    ]
 
 
 def test_mixed_example_numbers_ids_per_host_and_kind() -> None:
@@ -103,6 +111,15 @@ GPU = 'kind = "gpu"\nname = "A100"\nmemory_gb = 40\n'
         (f"[[device]]\n{GPU}compute_capability = [8]", "'compute_capability' must be [major"),
         (f"[[device]]\n{GPU}host = ''", "'host' must be a non-empty string"),
         (f"[[device]]\n{GPU}slots = 0", "'slots' must be at least 1"),
+        (f"[[device]]\n{GPU}count = 2\nindex = 1", "'index' names 1 GPU but count is 2"),
+        (f"[[device]]\n{GPU}indices = [0, 1]", "'indices' names 2 GPUs but count is 1"),
+        (f"[[device]]\n{GPU}index = -1", "'index' must be an integer >= 0"),
+        (f"[[device]]\n{GPU}indices = 3", "'indices' must be a list of integers >= 0"),
+        (f"[[device]]\n{GPU}index = 0\nindices = [0]", "either 'index' (one GPU) or 'indices'"),
+        ("[[device]]\nkind = 'cpu'\nindex = 0", "'index' applies to kind \"gpu\" only"),
+        (f"[[device]]\n{GPU}count = 2\nindices = [3, 3]", "both have index 3 on host"),
+        (f"[[device]]\n{GPU}\n[[device]]\n{GPU}index = 0", "entry 2: GPUs"),
+        (f"remote_devices = 'yes'\n[[device]]\n{GPU}", "remote_devices must be one of"),
     ],
 )
 def test_bad_files_raise_one_line_naming_file_and_problem(text: str, expected: str) -> None:
@@ -159,3 +176,36 @@ def test_ids_are_unique_and_numbered_from_zero_per_host_and_kind(
                 int(d.id.rsplit(":", 1)[1]) for d in devices if d.host == host and d.kind == kind
             )
             assert numbers == list(range(len(numbers)))
+
+
+def test_explicit_indices_are_used_and_checked_per_host() -> None:
+    text = f"""
+    [[device]]
+    {GPU}count = 2
+    indices = [3, 1]
+
+    [[device]]
+    {GPU}host = "node-b"
+    index = 3
+
+    [[device]]
+    {GPU}
+    """
+    devices = parse_declared_devices(text)
+
+    assert [(d.id.split("/")[-1], d.host == this_host(), d.index) for d in devices] == [
+        ("gpu:0", True, 3), ("gpu:1", True, 1), ("gpu:0", False, 3), ("gpu:2", True, 2)
+    ]
+    assert [pinning_env(d, base={})["CUDA_VISIBLE_DEVICES"] for d in devices] == [
+        "3", "1", "3", "2"
+    ]
+
+
+def test_declared_mig_and_cpu_have_no_index_and_remote_devices_defaults_to_skip() -> None:
+    declared = parse_declared_file(
+        '[[device]]\nkind = "mig"\nname = "3g"\nmemory_gb = 20\n[[device]]\nkind = "cpu"\n'
+    )
+    assert [d.index for d in declared.devices] == [None, None]
+    assert declared.remote_devices == "skip"
+    simulated = parse_declared_file(f'remote_devices = "simulate"\n[[device]]\n{GPU}')
+    assert simulated.remote_devices == "simulate"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,10 +12,19 @@ import pytest
 
 from hwaware_plugins import hookimpl, register_plugin, unregister_plugin
 from hwaware_plugins.errors import DeviceConfigError, PluginError
-from hwaware_plugins.hardware import Device, device_classes, discover_devices, resolve_devices
+from hwaware_plugins.hardware import (
+    Device,
+    DevicePool,
+    RemoteDevicesWarning,
+    device_classes,
+    discover_devices,
+    resolve_devices,
+    this_host,
+)
 from hwaware_plugins.hardware.fake_nvml import FakeNvml
 
-A100_FILE = Path(__file__).resolve().parents[2] / "examples" / "devices" / "a100x4.toml"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "devices"
+A100_FILE = EXAMPLES / "a100x4.toml"
 
 
 @pytest.fixture
@@ -100,6 +110,62 @@ def test_resolve_none_uses_the_declared_file_from_the_environment(
 @pytest.mark.parametrize("path", [str(A100_FILE), A100_FILE])
 def test_resolve_path_loads_a_declared_file(path: str | Path) -> None:
     assert len(resolve_devices(path)) == 4
+
+
+def _two_hosts(tmp_path: Path, head: str = "") -> Path:
+    path = tmp_path / "two-hosts.toml"
+    path.write_text(
+        f"{head}[[device]]\nkind = 'gpu'\nname = 'V100'\nhost = 'node-a.invalid'\ncount = 2\n"
+        "memory_gb = 16\n"
+        "[[device]]\nkind = 'gpu'\nname = 'T4'\ncount = 2\nmemory_gb = 15\n"
+        "[[device]]\nkind = 'cpu'\nhost = 'node-b.invalid'\ncores = 8\n"
+    )
+    return path
+
+
+def test_a_two_host_file_leases_only_this_hosts_devices(tmp_path: Path) -> None:
+    # On old main the node-a GPUs were leased to this host's trials without a word.
+    path = _two_hosts(tmp_path)
+    with pytest.warns(RemoteDevicesWarning) as caught:
+        devices = resolve_devices(path)
+    (warning,) = caught
+    message = str(warning.message)
+    assert "node-a.invalid, node-b.invalid" in message and this_host() in message
+    assert "hwaware" in message and 'remote_devices = "simulate"' in message
+    assert [d.id for d in devices] == [f"{this_host()}/gpu:0", f"{this_host()}/gpu:1"]
+    assert [d.index for d in devices] == [0, 1]
+
+    pool = DevicePool(devices, state_dir=tmp_path / "state", name="two-hosts")
+    leases = [pool.acquire(timeout=1) for _ in range(2)]
+    assert {lease.device.host for lease in leases} == {this_host()}
+    assert pool.try_acquire() is None  # the remote GPUs are not spare slots here
+
+
+def test_the_remote_warning_is_given_once_per_file(tmp_path: Path) -> None:
+    path = _two_hosts(tmp_path)
+    with pytest.warns(RemoteDevicesWarning):
+        resolve_devices(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(resolve_devices(path)) == 2
+
+
+def test_a_file_of_other_hosts_only_is_refused_naming_them() -> None:
+    with pytest.raises(DeviceConfigError) as caught:
+        resolve_devices(EXAMPLES / "mixed-node.toml")
+    message = str(caught.value)
+    assert "no device is on this host" in message and "node-a, node-b" in message
+    assert "hwaware worker" in message and "simulate" in message and "\n" not in message
+
+
+def test_simulation_opt_in_keeps_remote_devices_silently(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        in_file = resolve_devices(_two_hosts(tmp_path, 'remote_devices = "simulate"\n'))
+        by_keyword = resolve_devices(EXAMPLES / "mixed-node.toml", remote_devices="simulate")
+    assert len(in_file) == 5 and len(by_keyword) == 6
+    with pytest.raises(DeviceConfigError, match="remote_devices must be one of"):
+        resolve_devices(A100_FILE, remote_devices="remote")
 
 
 def test_resolve_sequence_returns_a_validated_copy() -> None:

@@ -14,6 +14,7 @@ import pytest
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware._device import Device
 from hwaware_plugins.hardware._pinning import (
+    THREAD_COUNT_VARIABLES,
     PinningError,
     apply_pinning_in_child,
     cuda_initialized,
@@ -55,6 +56,16 @@ def test_cpu_hides_gpus_and_sizes_thread_pools() -> None:
     assert pinning_env(CPU, base={})["OMP_NUM_THREADS"] == "6"  # the device's cores
     with pytest.raises(ConfigError, match="empty core list"):
         pinning_env(CPU, cores=[], base={})
+
+
+def test_a_thread_count_the_user_exported_is_never_raised() -> None:
+    # On old main OMP_NUM_THREADS=1 exported by the user became the slot's 6 cores.
+    user = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "16", "OPENBLAS_NUM_THREADS": "x"}
+    env = pinning_env(CPU, base=user)
+    assert [env[name] for name in THREAD_COUNT_VARIABLES] == ["1", "6", "6"]
+    assert pinning_env(CPU, cores=[0, 1, 2], threads=1, base={})["OMP_NUM_THREADS"] == "1"
+    with pytest.raises(ConfigError, match="threads must be at least 1"):
+        pinning_env(CPU, threads=0, base={})
 
 
 def test_base_defaults_to_the_environment_and_is_not_changed(
@@ -131,3 +142,17 @@ def test_apply_pinning_in_child_sets_environment_and_affinity() -> None:
         return {}
 
     assert _in_child(pin_missing_core)["error"].startswith("PinningError: cannot pin process")
+
+
+def test_apply_pinning_sizes_an_imported_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = _fake_torch(lambda: False)
+    sized: list[int] = []
+    torch.set_num_threads = sized.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    env = pinning_env(CPU, cores=[0, 1], base={"OMP_NUM_THREADS": "1"})
+
+    def pin() -> dict[str, Any]:  # in a forked child: pinning changes the whole process
+        apply_pinning_in_child(env)
+        return {"sized": sized, "mkl": os.environ["MKL_NUM_THREADS"]}
+
+    assert _in_child(pin) == {"sized": [1], "mkl": "2"}

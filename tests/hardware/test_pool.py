@@ -20,6 +20,7 @@ from hwaware_plugins.errors import (
     NoSuitableDeviceError,
 )
 from hwaware_plugins.events import LeaseReleased
+from hwaware_plugins.hardware._declared import parse_declared_devices
 from hwaware_plugins.hardware._device import Device
 from hwaware_plugins.hardware._leasefile import LeaseFile, LeaseRecord
 from hwaware_plugins.hardware._pool import DevicePool
@@ -77,6 +78,32 @@ def test_cpu_slots_split_the_cores(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert [lease.env({})["OMP_NUM_THREADS"] for lease in leases] == ["3", "3", "2"]
     assert all(lease.env({})["CUDA_VISIBLE_DEVICES"] == "" for lease in leases)
     assert pool.try_acquire() is None
+
+
+@pytest.mark.parametrize(
+    ("host_cores", "affinities", "threads"),
+    [
+        (8, [[0, 1, 2], [3, 4, 5], [6, 7]], ["3", "3", "2"]),
+        (2, [[0, 1], [0, 1], [0, 1]], ["1", "1", "1"]),
+    ],
+)
+def test_count_n_cpu_slots_share_the_cores(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    host_cores: int,
+    affinities: list[list[int]],
+    threads: list[str],
+) -> None:
+    # kind = "cpu", count = 3: on old main each slot got every core and that many threads.
+    monkeypatch.setattr(
+        "hwaware_plugins.hardware._pool_config.available_cores", lambda: list(range(host_cores))
+    )
+    devices = parse_declared_devices('[[device]]\nkind = "cpu"\ncount = 3\n')
+    pool = make_pool(tmp_path, devices)
+    leases = [pool.acquire(timeout=1) for _ in range(3)]
+    assert [lease.cpu_affinity for lease in leases] == affinities
+    assert [lease.env({})["OMP_NUM_THREADS"] for lease in leases] == threads
+    assert [lease.env({"OMP_NUM_THREADS": "1"})["OMP_NUM_THREADS"] for lease in leases] == ["1"] * 3
 
 
 def test_memory_packing_stays_within_the_budget(tmp_path: Path) -> None:
@@ -204,6 +231,57 @@ def test_devices_busy_with_foreign_processes_are_skipped(tmp_path: Path) -> None
     assert make_pool(tmp_path, devices, name="skip").acquire(timeout=1).device.id == "gpu:1"
     shared = make_pool(tmp_path, devices, name="share", skip_foreign_processes=False)
     assert shared.acquire(timeout=1).device.id == "gpu:0"
+
+
+def test_foreign_processes_skip_cpus_only_with_cpu_courtesy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    busy = [cpu(cores=1, foreign_processes=2)]
+    assert make_pool(tmp_path, busy, name="c1").acquire(timeout=1).device.id == "cpu"
+    with pytest.raises(NoSuitableDeviceError, match="busy with 2 foreign processes"):
+        make_pool(tmp_path, busy, name="c2", cpu_courtesy=True).acquire(timeout=1)
+    monkeypatch.setenv("HWAWARE_CPU_COURTESY", "1")
+    assert make_pool(tmp_path, busy, name="c3").cpu_courtesy
+    assert not make_pool(tmp_path, busy, name="c4", cpu_courtesy=False).cpu_courtesy
+
+
+_HOLDER = """
+import sys
+from hwaware_plugins.hardware._declared import parse_declared_devices
+from hwaware_plugins.hardware._device import Device
+from hwaware_plugins.hardware._pool import DevicePool
+devices = [Device(id="cpu", kind="cpu", name="Xeon", cores=2, slots=2),
+           Device(id="gpu:0", kind="gpu", name="A100", uuid="GPU-0", index=0)]
+pool = DevicePool(devices, name="family", state_dir=sys.argv[1])
+leases = [pool.acquire(timeout=5) for _ in range(3)]
+print(",".join(sorted(lease.slot_id for lease in leases)), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_cpu_slots_are_not_blocked_by_another_process_family(tmp_path: Path) -> None:
+    # Another study's process holds every slot of the same pool name. On old main this
+    # process could lease no CPU slot until it let go (trials ran one at a time).
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path / "state")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "cpu#0,cpu#1,gpu:0#0"
+        devices = [cpu(cores=2, slots=2), gpu(0)]
+        polite = make_pool(tmp_path, devices, name="family", cpu_courtesy=True)
+        assert polite.try_acquire() is None  # asked for courtesy: every slot is taken
+        pool = make_pool(tmp_path, devices, name="family")
+        mine = [pool.try_acquire(), pool.try_acquire()]
+        assert sorted(lease.slot_id for lease in mine if lease) == ["cpu#0", "cpu#1"]
+        assert pool.try_acquire() is None  # the GPU stays the other process's
+        assert len(pool.active_leases()) == 5
+    finally:
+        holder.communicate("", timeout=10)
 
 
 def test_foreign_process_check_is_rerun_at_each_acquire(tmp_path: Path) -> None:

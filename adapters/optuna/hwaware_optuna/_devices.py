@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from hwaware_plugins.errors import ConfigError
-from hwaware_plugins.hardware import Device
+from hwaware_plugins.hardware import Device, this_host
 
 if TYPE_CHECKING:
     import optuna
@@ -99,10 +99,19 @@ def torch_device_for(trial: optuna.trial.Trial) -> Any:
     executor) it is that GPU's position in the visible list, usually
     ``cuda:0``. Cost: a dict lookup (torch is imported on first use).
 
+    A GPU of another host (a declared file leased with ``remote_devices =
+    "simulate"``) has no CUDA device here: it raises rather than name a local GPU.
+
     :raises ConfigError: no lease (see :func:`device_for`), PyTorch missing, a
-        MIG instance in-process, or a GPU this process cannot see.
+        MIG instance in-process, a GPU of another host, or a GPU this process cannot see.
     """
     device = device_for(trial)
+    if device.is_accelerator and device.host != this_host():
+        raise ConfigError(
+            f"device {device.id} is on host {device.host!r}, not this host {this_host()!r}, so "
+            "no CUDA device here is it; run the trial on that host (`hwaware worker` there), "
+            "or use device_for(trial) when simulating remote devices"
+        )
     try:
         import torch
     except ImportError as exc:

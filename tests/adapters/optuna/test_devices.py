@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any, cast
 
 import optuna
@@ -10,7 +12,7 @@ from hwaware_optuna import device_for, torch_device_for
 from hwaware_optuna._devices import cuda_ordinal
 
 from hwaware_plugins.errors import ConfigError
-from hwaware_plugins.hardware import Device
+from hwaware_plugins.hardware import Device, this_host
 
 from ._helpers import gpu
 
@@ -45,7 +47,8 @@ def test_torch_device_for_gpu_and_cpu(tmp_path: Any, monkeypatch: pytest.MonkeyP
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     cpu = Device(id="cpu", kind="cpu", name="cpu", host="test-host")
-    for devices, expected in (([gpu(2)], "cuda:2"), ([cpu], "cpu")):
+    local_gpu = dataclasses.replace(gpu(2), host=this_host())
+    for devices, expected in (([local_gpu], "cuda:2"), ([cpu], "cpu")):
         sampler = HardwareAwareSampler(devices=devices, state_dir=tmp_path / expected, seed=0)
         study = optuna.create_study(sampler=sampler)
         trial = study.ask()
@@ -65,3 +68,26 @@ def test_cuda_ordinal_rules() -> None:
     mig = Device(id="mig:0.1", kind="mig", name="A100 MIG", uuid="MIG-x", host="node")
     with pytest.raises(ConfigError, match="MIG instance"):
         cuda_ordinal(mig, None)
+
+
+def test_torch_device_for_never_maps_another_hosts_gpu_to_a_local_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On old main a simulated node-a GPU came back as cuda:1 of this host.
+    from hwaware_optuna import HardwareAwareSampler
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    path = tmp_path / "remote.toml"
+    path.write_text(
+        'remote_devices = "simulate"\n[[device]]\nkind = "gpu"\nname = "V100"\n'
+        'host = "node-a.invalid"\ncount = 2\nmemory_gb = 16\n'
+    )
+    sampler = HardwareAwareSampler(devices=path, state_dir=tmp_path / "state", seed=0)
+    study = optuna.create_study(sampler=sampler)
+    trials = [study.ask(), study.ask()]
+    for trial in trials:
+        assert device_for(trial).host == "node-a.invalid"
+        with pytest.raises(ConfigError, match="not this host"):
+            torch_device_for(trial)
+    for trial in trials:
+        study.tell(trial, 0.0)

@@ -7,7 +7,7 @@ picks the branch by complexity and device, TPE tunes inside it, and
 pinned to one device slot of this machine.
 
     python examples/hyperopt_cash_digits.py --max-evals 20
-    HWAWARE_DEVICES=examples/devices/mixed-node.toml python examples/hyperopt_cash_digits.py
+    HWAWARE_DEVICES=examples/devices/mixed-node-sim.toml python examples/hyperopt_cash_digits.py
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ and losses seen so far, and lets TPE sample inside it. One Optuna thread runs
 per device slot (``n_jobs``).
 
     python examples/optuna_cash_digits.py --trials 30
-    python examples/optuna_cash_digits.py --devices examples/devices/mixed-node.toml
+    python examples/optuna_cash_digits.py --devices examples/devices/mixed-node-sim.toml
 """
 
 from __future__ import annotations

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from hwaware_plugins.cli._table import format_table
-from hwaware_plugins.hardware import Device, calibrate, device_classes, resolve_devices
+from hwaware_plugins.hardware import (
+    Device,
+    calibrate,
+    device_classes,
+    load_declared_devices,
+    resolve_devices,
+)
 
 _DEVICE_COLUMNS = ("id", "kind", "name", "class", "memory MiB", "speed", "host", "foreign")
 _CLASS_COLUMNS = ("class", "devices", "slots", "speed")
@@ -75,7 +81,8 @@ def _class_rows(devices: Sequence[Device]) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the devices (table plus class summary, or JSON); 0 on success."""
-    devices = resolve_devices(args.devices)
+    # A file is listed whole, every host's devices (trials lease only this host's).
+    devices = load_declared_devices(args.devices) if args.devices else resolve_devices(None)
     if args.measure_speed:
         devices = calibrate(devices)
     if args.json:

@@ -39,9 +39,14 @@ def cuda_visible_value(device: Device) -> str:
         return device.uuid
     if device.index is not None:
         return str(device.index)
+    if device.kind == "mig":
+        raise ConfigError(
+            f"device {device.id!r} (mig) has neither uuid nor index, so it cannot be pinned; "
+            "declare its uuid (MIG-..., from `nvidia-smi -L`)"
+        )
     raise ConfigError(
         f"device {device.id!r} ({device.kind}) has neither uuid nor index, so it cannot be "
-        "pinned; declare its uuid (GPU-... or MIG-...) or index"
+        "pinned; declare its uuid (GPU-...) or index"
     )
 
 

@@ -22,11 +22,17 @@ from hwaware_plugins.hardware._leasefile import (
     process_create_time,
     process_start_ticks,
 )
-from hwaware_plugins.hardware._pool_config import PoolSetup, check_request, prepare_pool
+from hwaware_plugins.hardware._pool_config import (
+    PoolSetup,
+    check_request,
+    cpu_courtesy_setting,
+    prepare_pool,
+)
 from hwaware_plugins.hardware._pool_slots import (
     DeviceCapacity,
     capacity_of,
     choose_slot,
+    counted_records,
     holdings,
     unsuitable_reason,
 )
@@ -35,9 +41,6 @@ _log = logging.getLogger(__name__)
 
 _FIRST_POLL_S = 0.002
 _MAX_POLL_S = 0.05
-
-CPU_COURTESY_ENV = "HWAWARE_CPU_COURTESY"
-"""Set to ``1`` to give CPU devices the courtesy GPUs get (see ``DevicePool(cpu_courtesy=)``)."""
 
 _FAMILY = uuid.uuid4().hex
 """This process family's token: kept by forked children, new in every fresh interpreter."""
@@ -102,11 +105,7 @@ class DevicePool:
         self.foreign_process_check = foreign_process_check
         self.memory_fraction = memory_fraction
         self.state_dir = state_dir
-        self.cpu_courtesy = (
-            os.environ.get(CPU_COURTESY_ENV, "").strip() == "1"
-            if cpu_courtesy is None
-            else bool(cpu_courtesy)
-        )
+        self.cpu_courtesy = cpu_courtesy_setting(cpu_courtesy)
         self._setup_lock = threading.Lock()
         self._setup: PoolSetup | None = None
         self._held: dict[str, Lease] = {}
@@ -317,12 +316,9 @@ class DevicePool:
         return self._own
 
     def _counted(self, setup: PoolSetup, records: list[LeaseRecord]) -> list[LeaseRecord]:
-        """The records that occupy this pool's slots: without CPU courtesy, CPU-slot
-        records of other process families are left out."""
-        if self.cpu_courtesy:
-            return records
-        cpus = {device.id for device in setup.devices if device.kind == "cpu"}
-        return [r for r in records if r.device_id not in cpus or r.family == _FAMILY]
+        return counted_records(
+            records, setup.devices, family=_FAMILY, cpu_courtesy=self.cpu_courtesy
+        )
 
     def _usable_fn(self, setup: PoolSetup) -> Callable[[Device], bool]:
         busy = {d.id for d in setup.devices if self._foreign_count(d) > 0}
@@ -386,13 +382,8 @@ class DevicePool:
         self._announce(dead, reclaimed=True)
         if slot is None or record is None:
             return None
-        lease = Lease(
-            record,
-            device=slot.device,
-            cores=slot.cores,
-            threads=slot.threads,
-            releaser=self._release,
-        )
+        lease = Lease(record, device=slot.device, cores=slot.cores, threads=slot.threads,
+                      releaser=self._release)
         with self._held_lock:
             self._held[record.lease_id] = lease
         return lease

@@ -14,6 +14,9 @@ from hwaware_plugins.hardware._device import Device
 from hwaware_plugins.hardware._leasefile import LeaseFile, default_state_dir, ensure_state_dir
 from hwaware_plugins.hardware._pool_slots import PACKINGS, Slot, build_slots
 
+CPU_COURTESY_ENV = "HWAWARE_CPU_COURTESY"
+"""Set to ``1`` to give CPU devices the courtesy GPUs get (see ``DevicePool(cpu_courtesy=)``)."""
+
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -90,6 +93,13 @@ def available_cores() -> list[int]:
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
     return list(range(os.cpu_count() or 1))
+
+
+def cpu_courtesy_setting(value: bool | None) -> bool:
+    """``DevicePool(cpu_courtesy=)``: the value given, else ``HWAWARE_CPU_COURTESY == "1"``."""
+    if value is None:
+        return os.environ.get(CPU_COURTESY_ENV, "").strip() == "1"
+    return bool(value)
 
 
 def check_request(

@@ -133,6 +133,26 @@ def holdings(
     return held
 
 
+def counted_records(
+    records: Sequence[LeaseRecord],
+    devices: Sequence[Device],
+    *,
+    family: str,
+    cpu_courtesy: bool,
+) -> list[LeaseRecord]:
+    """The records that occupy a pool's slots.
+
+    With ``cpu_courtesy`` every record; without it, records on the pool's CPU
+    devices count only when their holder is of process ``family`` (this process
+    and its forked children), so another study's CPU leases never hold a slot
+    back. GPU and MIG records always count. Pure; cost O(records + devices).
+    """
+    if cpu_courtesy:
+        return list(records)
+    cpus = {device.id for device in devices if device.kind == "cpu"}
+    return [r for r in records if r.device_id not in cpus or r.family == family]
+
+
 def could_fit(slot: Slot, memory_mb: float | None) -> bool:
     """True when ``memory_mb`` fits the slot's budget with nothing else on it."""
     return memory_mb is None or slot.budget_mb is None or memory_mb <= slot.budget_mb + _EPSILON_MB

@@ -10,6 +10,7 @@ from hwaware_plugins.hardware._pool_slots import (
     build_slots,
     capacity_of,
     choose_slot,
+    counted_records,
     holdings,
     leftover_if_placed,
     memory_budget_mb,
@@ -136,3 +137,17 @@ def test_unsuitable_reason_order() -> None:
         "busy with 1 foreign process"
     )
     assert unsuitable_reason(device, memory_mb=5, budget_mb=None, excluded=False, foreign=0) is None
+
+
+def test_cpu_records_of_other_process_families_do_not_count_without_courtesy() -> None:
+    cpu = Device(id="cpu", kind="cpu", name="C", cores=2, slots=2)
+    mine, theirs, old, on_gpu = (
+        LeaseRecord("a", "cpu#0", "cpu", None, 1, 0.0, 0, None, 0.0, family="me"),
+        LeaseRecord("b", "cpu#1", "cpu", None, 2, 0.0, 0, None, 0.0, family="other"),
+        LeaseRecord("c", "cpu#1", "cpu", None, 3, 0.0, 0, None, 0.0),
+        LeaseRecord("d", "gpu:0#0", "gpu:0", None, 2, 0.0, 0, None, 0.0, family="other"),
+    )
+    records = [mine, theirs, old, on_gpu]
+    devices = [cpu, gpu(0)]
+    assert counted_records(records, devices, family="me", cpu_courtesy=False) == [mine, on_gpu]
+    assert counted_records(records, devices, family="me", cpu_courtesy=True) == records

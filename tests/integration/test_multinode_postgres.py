@@ -24,6 +24,7 @@ N_TRIALS = 60
 def _devices_file(folder: Path, node: str, index: int) -> Path:
     path = folder / f"{node}.toml"
     path.write_text(
+        'remote_devices = "simulate"\n'  # the nodes are simulated on this machine
         f'[[device]]\nkind = "cpu"\nhost = "{node}"\ncores = 1\nslots = 1\n\n'
         f'[[device]]\nkind = "gpu"\nname = "FakeGPU"\nmemory_gb = 16\nhost = "{node}"\n'
         f'uuids = ["GPU-{index:08d}-0000-0000-0000-000000000000"]\n',

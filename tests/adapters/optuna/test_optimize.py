@@ -21,7 +21,9 @@ GPU_UUID = "GPU-11111111-2222-3333-4444-555555555555"
 
 
 def _devices(folder: Path, *, cpu_slots: int, gpu: bool) -> Path:
-    text = f'[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\nslots = {cpu_slots}\n'
+    # Devices of a made-up host: opt in to leasing them here (a one-machine simulation).
+    text = 'remote_devices = "simulate"\n'
+    text += f'[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\nslots = {cpu_slots}\n'
     if gpu:
         text += (
             '\n[[device]]\nkind = "gpu"\nname = "FakeGPU"\nmemory_gb = 8\nhost = "node-t"\n'

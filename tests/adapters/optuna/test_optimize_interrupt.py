@@ -47,7 +47,9 @@ def test_a_signal_kills_every_worker_and_fails_running_trials(
     tmp_path: Path, signum: int
 ) -> None:
     (tmp_path / "devices.toml").write_text(
-        '[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\nslots = 2\n', encoding="utf-8"
+        'remote_devices = "simulate"\n[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\n'
+        "slots = 2\n",
+        encoding="utf-8",
     )
     parent = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path)])
     pids_file = tmp_path / "pids.txt"

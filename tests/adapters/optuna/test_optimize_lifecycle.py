@@ -26,7 +26,8 @@ from tests._procs import stray_children
 
 def _cpu(folder: Path, slots: int = 1) -> Path:
     path = folder / "devices.toml"
-    path.write_text(f'[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\nslots = {slots}\n',
+    path.write_text('remote_devices = "simulate"\n'  # node-t is simulated on this machine
+                    f'[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\nslots = {slots}\n',
                     encoding="utf-8")
     return path
 

@@ -21,7 +21,7 @@ SMALL_MB, BIG_MB = 8 * 1024, 16 * 1024
 
 def _two_gpus(folder: Path) -> Path:
     """An 8 GiB and a 16 GiB GPU (declared; nothing touches CUDA)."""
-    text = "".join(
+    text = 'remote_devices = "simulate"\n' + "".join(
         f'[[device]]\nkind = "gpu"\nname = "G{gb}"\nmemory_gb = {gb}\nhost = "node-t"\n'
         f'uuids = ["GPU-0000000{n}-2222-3333-4444-555555555555"]\n\n'
         for n, gb in enumerate((8, 16))

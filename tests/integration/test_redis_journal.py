@@ -21,7 +21,8 @@ def test_two_processes_share_a_redis_journal_study(
 ) -> None:
     url, prefix = redis_url
     devices = tmp_path / "devices.toml"
-    devices.write_text('[[device]]\nkind = "cpu"\nhost = "node-r"\ncores = 1\nslots = 2\n')
+    devices.write_text('remote_devices = "simulate"\n'  # node-r is simulated on this machine
+                       '[[device]]\nkind = "cpu"\nhost = "node-r"\ncores = 1\nslots = 2\n')
     storage = JournalStorage(JournalRedisBackend(url, prefix=prefix))
     sampler = HardwareAwareSampler(seed=0, state_dir=tmp_path / "pool")
     study = optuna.create_study(study_name="redis", storage=storage, sampler=sampler)

@@ -9,9 +9,10 @@ from hwaware_plugins.hardware.fake_nvml import FakeGpu, FakeMig, FakeNvml, FakeP
 
 @pytest.fixture(autouse=True)
 def _no_device_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The user's HWAWARE_DEVICES / HWAWARE_FAKE_NVML must not leak into the tests."""
+    """The user's HWAWARE_DEVICES / HWAWARE_FAKE_NVML / HWAWARE_CPU_COURTESY must not leak in."""
     monkeypatch.delenv("HWAWARE_DEVICES", raising=False)
     monkeypatch.delenv("HWAWARE_FAKE_NVML", raising=False)
+    monkeypatch.delenv("HWAWARE_CPU_COURTESY", raising=False)
 
 
 @pytest.fixture

@@ -1,10 +1,13 @@
 """The ``hwaware`` command line.
 
-Each sub-command lives in its own private module exposing
+Each of the core's sub-commands lives in its own private module exposing
 ``add_parser(subparsers) -> argparse.ArgumentParser``; the parser's ``handler``
-default is a function ``(args) -> int`` returning the exit code. Errors caused
-by user input (:class:`~hwaware_plugins.errors.ConfigError`) print one line and
-exit with code 2.
+default is a function ``(args) -> int`` returning the exit code. Plugins add
+their own commands through the ``hwaware_add_commands`` hook (the adapters add
+``worker`` and ``report`` that way); the core never imports a plugin. Errors
+caused by user input (:class:`~hwaware_plugins.errors.ConfigError`) print one
+line and exit with code 2. A reader that closes the pipe early
+(``hwaware devices --json | head -1``) ends the command quietly.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,11 +27,12 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "hwaware_plugins.cli._plugins",
     "hwaware_plugins.cli._bench",
     "hwaware_plugins.cli._demo",
-    "hwaware_plugins.cli._worker",
-    "hwaware_plugins.cli._report",
+    "hwaware_plugins.cli._leases",
 )
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141
+"""Exit code when the reader of stdout went away (128 + SIGPIPE, as a shell reports it)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +43,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the parser with every available sub-command."""
+    """Build the parser with the core's sub-commands and those every plugin adds.
+
+    Cost: imports the core's command modules and calls ``hwaware_add_commands``
+    of every registered plugin (loading entry points on first use); no
+    framework is imported.
+    """
     parser = _Parser(prog="hwaware", description="Hardware-aware Optuna and Hyperopt.")
     parser.add_argument("--version", action="version", version=f"hwaware {__version__}")
     parser.add_argument(
@@ -54,7 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that command is not part of this build
             raise
         module.add_parser(subparsers)
+    from hwaware_plugins._manager import get_plugin_manager
+
+    get_plugin_manager().hook.hwaware_add_commands(subparsers=subparsers)
     return parser
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (e.g. captured in tests)
+        pass
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -72,7 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(handler(args))
+        code = int(handler(args))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         print(f"hwaware: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

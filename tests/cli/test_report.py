@@ -40,7 +40,7 @@ def test_report_from_a_journal_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("storage", "message"),
     [
-        ("missing.log", "neither a storage URL nor an existing journal file"),
+        ("missing.log", "neither a storage URL nor an existing file"),
         ("sqlite:///missing.db", "no SQLite file"),
         ("nosuchdialect://host/db", "cannot open storage"),
     ],

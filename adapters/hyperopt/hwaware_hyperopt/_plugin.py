@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hwaware_plugins import Component, hookimpl
+from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hookspecs import CHAOS_DRIVER_KIND
 
 
@@ -29,6 +30,12 @@ def _algo(**options: Any) -> Any:
 
 
 def _chaos_fmin(context: Any) -> Any:
+    try:
+        import hyperopt  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"--framework hyperopt needs {exc.name}: pip install hwaware-hyperopt"
+        ) from None
     from hwaware_hyperopt._chaos import run_hyperopt
 
     return run_hyperopt(context)

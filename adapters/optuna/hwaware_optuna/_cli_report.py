@@ -142,9 +142,9 @@ def load_study(storage: str, study_name: str) -> Any:
     :raises ConfigError: bad storage (see :func:`open_storage`) or no such study
         (the message lists the studies there).
     """
+    opened = open_storage(storage)  # says what to install when Optuna is missing
     import optuna
 
-    opened = open_storage(storage)
     try:
         names = optuna.study.get_all_study_names(opened)
     except Exception as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hwaware_plugins import Component, hookimpl
+from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hookspecs import CHAOS_DRIVER_KIND, DemoStudy
 
 
@@ -37,13 +38,22 @@ def _cost_aware_pruner(**kwargs: Any) -> Any:
     return CostAwarePruner(**kwargs)
 
 
+def _require_optuna(flag: str) -> None:
+    try:
+        import optuna  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"{flag} needs {exc.name}: pip install hwaware-optuna") from None
+
+
 def _chaos_optimize(context: Any) -> Any:
+    _require_optuna("--framework optuna")
     from hwaware_optuna._chaos import run_optuna_optimize
 
     return run_optuna_optimize(context)
 
 
 def _chaos_executor(context: Any) -> Any:
+    _require_optuna("--framework optuna")
     from hwaware_optuna._chaos import run_optuna
 
     return run_optuna(context)

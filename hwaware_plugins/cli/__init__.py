@@ -18,9 +18,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from hwaware_plugins import __version__
-from hwaware_plugins.errors import ConfigError, HwawareError
+from hwaware_plugins.errors import ConfigError, HwawareError, PluginError
 
 _COMMAND_MODULES: tuple[str, ...] = (
     "hwaware_plugins.cli._devices",
@@ -64,10 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that command is not part of this build
             raise
         module.add_parser(subparsers)
+    _add_plugin_commands(subparsers)
+    return parser
+
+
+def _add_plugin_commands(subparsers: Any) -> None:
+    """Call every plugin's ``hwaware_add_commands`` (LIFO, as pluggy would).
+
+    :raises PluginError: a plugin's implementation raised (e.g. a command name
+        another plugin already took); the message names the plugin.
+    """
     from hwaware_plugins._manager import get_plugin_manager
 
-    get_plugin_manager().hook.hwaware_add_commands(subparsers=subparsers)
-    return parser
+    hook = get_plugin_manager().hook.hwaware_add_commands
+    for impl in reversed(hook.get_hookimpls()):
+        try:
+            impl.function(**{name: subparsers for name in impl.argnames})
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} failed to add its commands: {exc}; "
+                "uninstall or fix that plugin"
+            ) from exc
 
 
 def _quiet_stdout() -> None:
@@ -87,7 +105,11 @@ def _configure_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hwaware`` command; returns the exit code."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except HwawareError as exc:  # a broken plugin: one line, not a traceback
+        print(f"hwaware: error: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     handler = getattr(args, "handler", None)

@@ -122,3 +122,20 @@ def test_the_chaos_drivers_are_registered_by_the_adapters(
         find_driver("optuna", "nope")
     with pytest.raises(ConfigError, match="needs the hwaware_mxnet adapter"):
         find_driver("mxnet", "optimize")
+
+
+def test_a_plugin_taking_a_taken_command_name_is_named_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    @hookimpl
+    def hwaware_add_commands(subparsers: Any) -> None:
+        subparsers.add_parser("devices", help="clashes with the core's command")
+
+    clash = types.SimpleNamespace(hwaware_add_commands=hwaware_add_commands)
+    register_plugin(clash, name="clasher")
+    try:
+        assert main(["devices"]) == 1
+    finally:
+        unregister_plugin(clash)
+    err = capsys.readouterr().err
+    assert "plugin 'clasher' failed to add its commands" in err and err.count("\n") == 1

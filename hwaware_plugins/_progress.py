@@ -1,45 +1,35 @@
-"""A tiny progress bar on stderr (no tqdm dependency).
+"""Progress bars on stderr, drawn by tqdm.
 
-:func:`progress_bar` returns a :class:`ProgressBar` that draws itself only when
-its stream is a terminal (or when forced) and the user did not ask for
-``--quiet``; otherwise every call is a cheap no-op, so callers never branch.
+:func:`progress_bar` returns a :class:`ProgressBar`: a small wrapper over a
+``tqdm`` bar that draws only when its stream is a terminal (or when forced) and
+the user did not ask for ``--quiet``; otherwise no tqdm bar exists and every call
+is a cheap no-op, so callers never branch. The wrapper adds what the commands
+need on top of tqdm: a note after the bar, :meth:`ProgressBar.advance_to` for
+counts that are polled rather than stepped, and a count kept even when nothing
+is drawn.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-import time
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 _MIN_REDRAW_S = 0.1
 
 
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}:{secs:02d}"
-
-
-def render_bar(label: str, done: int, total: int, elapsed_s: float, note: str, width: int) -> str:
-    """One line of a progress bar, e.g. ``study [#####.....] 12/24  50% 0:07 note``. Pure."""
-    fraction = min(1.0, done / total) if total > 0 else 1.0
-    filled = round(fraction * width)
-    bar = "#" * filled + "." * (width - filled)
-    line = f"{label} [{bar}] {done}/{total} {fraction:4.0%} {_clock(elapsed_s)}"
-    return f"{line} {note}" if note else line
-
-
 class ProgressBar:
-    """A one-line progress bar redrawn in place with a carriage return.
+    """A one-line progress bar (tqdm) with a note, redrawn in place.
 
     Thread-safe: ``update`` may be called from several threads (e.g. an Optuna
-    callback with ``n_jobs > 1``). Redraws at most every 0.1 s, so an update
-    costs a lock and a clock read. A disabled bar writes nothing.
+    callback with ``n_jobs > 1``). tqdm redraws at most every 0.1 s, so an
+    update costs a lock and a clock read. A disabled bar creates no tqdm object
+    and writes nothing.
 
     :param total: the number of steps expected.
     :param label: text before the bar.
-    :param stream: where to draw (default ``sys.stderr``).
+    :param stream: where to draw (default ``sys.stderr``, read when the bar is made).
     :param enabled: draw or not (see :func:`progress_bar` for the usual rule).
     :param width: characters of the bar itself.
     """
@@ -55,25 +45,35 @@ class ProgressBar:
     ) -> None:
         self.total = total
         self.label = label
-        self.stream = stream
         self.enabled = enabled
-        self.width = width
         self.done = 0
-        self._note = ""
         self._lock = threading.Lock()
-        self._started = time.monotonic()
-        self._drawn_at = -1.0
         self._closed = False
+        self._bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=total,
+                desc=label or None,
+                file=stream if stream is not None else sys.stderr,
+                ncols=None,
+                bar_format="{l_bar}{bar:" + str(width) + "}| {n_fmt}/{total_fmt} "
+                "[{elapsed}{postfix}]",
+                mininterval=_MIN_REDRAW_S,
+                dynamic_ncols=False,
+                leave=True,
+            )
 
     def update(self, steps: int = 1, *, note: str = "") -> None:
         """Advance by ``steps`` and optionally change the note after the bar."""
         with self._lock:
             self.done += steps
+            if self._bar is None or self._closed:
+                return
             if note:
-                self._note = note
-            now = time.monotonic()
-            if now - self._drawn_at >= _MIN_REDRAW_S or self.done >= self.total:
-                self._draw(now)
+                self._bar.set_postfix_str(note, refresh=False)
+            self._bar.update(steps)
 
     def advance_to(self, done: int, *, note: str = "") -> None:
         """Move forward to ``done`` steps when a count is polled rather than stepped.
@@ -91,24 +91,8 @@ class ProgressBar:
             if self._closed:
                 return
             self._closed = True
-            if self.enabled:
-                self._draw(time.monotonic())
-                self._out().write("\n")
-                self._out().flush()
-
-    def _out(self) -> TextIO:
-        return self.stream if self.stream is not None else sys.stderr
-
-    def _draw(self, now: float) -> None:
-        self._drawn_at = now
-        if not self.enabled:
-            return
-        line = render_bar(
-            self.label, self.done, self.total, now - self._started, self._note, self.width
-        )
-        out = self._out()
-        out.write("\r" + line + "\x1b[K")
-        out.flush()
+            if self._bar is not None:
+                self._bar.close()
 
     def __enter__(self) -> ProgressBar:
         return self
@@ -133,7 +117,7 @@ def progress_bar(
     """A :class:`ProgressBar` that draws when not ``quiet`` and the stream is a TTY (or ``force``).
 
     ``quiet`` wins over ``force``. The stream defaults to ``sys.stderr``, read
-    when the bar is made. Cost: one ``isatty`` call.
+    when the bar is made. Cost: one ``isatty`` call (plus tqdm's set-up when drawn).
     """
     out = stream if stream is not None else sys.stderr
     is_tty = bool(getattr(out, "isatty", lambda: False)())

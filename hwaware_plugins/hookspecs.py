@@ -9,13 +9,22 @@ below and decorated with :data:`hookimpl`. Packages expose plugins through the
 
 Every hook is called with keyword arguments; an implementation may accept any
 subset of the arguments named in the specification (pluggy's rule). Hooks that
-collect results (all except ``hwaware_distribution_complexity``) ignore
+collect results (all except the ``firstresult`` ones,
+``hwaware_distribution_complexity`` and ``hwaware_demo_study``) ignore
 implementations that return ``None``.
+
+The command line is extended the same way: :func:`hwaware_add_commands` adds
+sub-commands to ``hwaware`` (as pytest's ``pytest_addoption`` adds options), and
+:func:`hwaware_demo_study` runs the framework part of ``hwaware demo``. The core
+never imports a framework or an adapter; everything framework-specific reaches
+it through these hooks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -33,6 +42,15 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Marker for hook implementations: decorate your plugin's functions with it."""
+
+CHAOS_DRIVER_KIND = "chaos-driver"
+"""Component kind of a chaos benchmark driver (see :func:`hwaware_register_components`).
+
+The component's ``factory`` is the driver itself, a callable
+``(hwaware_plugins.chaos.RunContext) -> list[hwaware_plugins.chaos.TrialResult]``;
+its ``framework`` is the ``--framework`` value of ``hwaware bench chaos`` and
+its ``name`` the ``--driver`` value (a framework with one driver may name it
+freely: it is used whatever ``--driver`` says)."""
 
 
 @hookspec
@@ -113,4 +131,62 @@ def hwaware_lease_released(event: LeaseReleased) -> None:
     """Observe a device lease being released or reclaimed from a dead holder.
 
     Same rules as :func:`hwaware_trial_placed`.
+    """
+
+
+@hookspec
+def hwaware_add_commands(subparsers: Any) -> None:
+    """Add sub-commands to the ``hwaware`` command line.
+
+    Called once per parser build, after the core's own commands, for every
+    registered plugin (in LIFO registration order). ``subparsers`` is the
+    object ``argparse.ArgumentParser.add_subparsers`` returned: call its
+    ``add_parser(name, help=...)`` and set ``handler`` on the new parser with
+    ``parser.set_defaults(handler=run)``, where ``run(args) -> int`` returns the
+    exit code. ``args.quiet`` (``-q``) asks for no progress bars.
+
+    Conventions the core relies on: import the framework only inside ``run``
+    (listing commands must stay cheap and work without it); raise
+    :class:`~hwaware_plugins.errors.ConfigError` for bad user input (one line,
+    exit code 2). A command name already taken makes argparse raise
+    ``argparse.ArgumentError`` at parser build: pick a unique name.
+
+    Example (an adapter's ``_plugin`` module)::
+
+        @hookimpl
+        def hwaware_add_commands(subparsers):
+            parser = subparsers.add_parser("worker", help="run trials on this node")
+            parser.add_argument("--study", required=True)
+            parser.set_defaults(handler=run_worker)
+    """
+
+
+@dataclass(frozen=True)
+class DemoStudy:
+    """What the framework part of ``hwaware demo`` hands back to the core.
+
+    :param study: the finished study, read duck-typed by
+        :func:`hwaware_plugins.reporting.render_report` (``study_name``,
+        ``directions`` with ``.name``, ``get_trials(deepcopy=False)`` returning
+        trials with ``number``, ``state.name``, ``values``, ``user_attrs``,
+        ``datetime_start``, ``datetime_complete``).
+    :param report_command: the ``hwaware report ...`` command line that renders
+        the stored study again, printed for the user.
+    """
+
+    study: Any
+    report_command: str
+
+
+@hookspec(firstresult=True)
+def hwaware_demo_study(out: Path, trials: int, quiet: bool) -> DemoStudy | None:
+    """Run the study of ``hwaware demo``: ``trials`` trials of the demo problem.
+
+    ``firstresult``: the first implementation returning a :class:`DemoStudy`
+    runs the demo (plugins registered later are asked first); the core reports
+    it and then runs its framework-neutral simulation. Store the study under
+    ``out`` (an existing folder), replacing an earlier demo study, and draw
+    progress on stderr unless ``quiet``. Return ``None`` to let another plugin
+    run it; raise :class:`~hwaware_plugins.errors.ConfigError` when a needed
+    package is missing (say what to install).
     """

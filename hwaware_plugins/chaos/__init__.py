@@ -9,25 +9,44 @@ no lease held at the end. See ``docs/reliability.md``.
 - :class:`ChaosObjective`, :class:`ChaosRates`, :func:`fault_for`: the faults;
 - :class:`RetryingExecutor` (from :mod:`hwaware_plugins.executors`): retries
   crashed, out-of-memory and timed-out tasks of any executor on a fresh placement;
-- :class:`Ledger`: the files workers leave for the audit.
+- :class:`Ledger`: the files workers leave for the audit;
+- :class:`RunContext`, :data:`DRIVER_KIND`: what a framework driver receives, and
+  the component kind under which adapters register their drivers.
 
-Framework code is imported only when a run needs it.
+The drivers that run trials through a framework live in the adapters
+(``hwaware_optuna._chaos``, ``hwaware_hyperopt._chaos``) and are found through
+the component registry: this package never imports a framework or an adapter.
 """
 
 from hwaware_plugins.chaos._ledger import Ledger
-from hwaware_plugins.chaos._objective import ChaosObjective, synthetic_loss
+from hwaware_plugins.chaos._objective import (
+    KEY_ATTR,
+    PARAM_NAMES,
+    ChaosObjective,
+    synthetic_loss,
+)
 from hwaware_plugins.chaos._plan import FAULTS, ChaosRates, fault_for
 from hwaware_plugins.chaos._report import TrialResult, summarize
-from hwaware_plugins.chaos._run import ChaosSettings, chaos_devices, run_chaos
+from hwaware_plugins.chaos._run import (
+    DRIVER_KIND,
+    ChaosSettings,
+    RunContext,
+    chaos_devices,
+    run_chaos,
+)
 from hwaware_plugins.executors._retry import RetryingExecutor
 
 __all__ = [
+    "DRIVER_KIND",
     "FAULTS",
+    "KEY_ATTR",
+    "PARAM_NAMES",
     "ChaosObjective",
     "ChaosRates",
     "ChaosSettings",
     "Ledger",
     "RetryingExecutor",
+    "RunContext",
     "TrialResult",
     "chaos_devices",
     "fault_for",

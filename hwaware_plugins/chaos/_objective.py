@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hwaware_plugins.attrs import CHAOS_TRIAL, SLOT_ID
 from hwaware_plugins.chaos._ledger import Ledger
 from hwaware_plugins.chaos._plan import ChaosRates, fault_for, uniform
 from hwaware_plugins.executors._retry import RETRY_MARK
@@ -32,7 +33,7 @@ def trial_key(label: str) -> str:
     return label.split(RETRY_MARK, 1)[0]
 
 
-KEY_ATTR = "hwaware:chaos_trial"
+KEY_ATTR = CHAOS_TRIAL
 """User attribute holding the trial key on optuna trials (retries inherit it)."""
 
 PARAM_NAMES: tuple[str, ...] = ("x", "y")
@@ -121,6 +122,6 @@ def _from_trial(trial: Any, slot: str) -> tuple[str, str, dict[str, float]]:
     if key is None:
         key = f"optuna-trial-{trial.number}"
         trial.set_user_attr(KEY_ATTR, key)
-    slot = slot or str(attrs.get("hwaware:slot_id") or "")
+    slot = slot or str(attrs.get(SLOT_ID) or "")
     params = {name: trial.suggest_float(name, -1.0, 1.0) for name in PARAM_NAMES}
     return str(key), slot, params

@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from hwaware_plugins.chaos._ledger import Ledger
 from hwaware_plugins.chaos._objective import ChaosObjective
@@ -19,12 +19,16 @@ from hwaware_plugins.chaos._plan import ChaosRates
 from hwaware_plugins.chaos._report import RunChecks, TrialResult, summarize
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware import Device
+from hwaware_plugins.hookspecs import CHAOS_DRIVER_KIND
 
 FRAMEWORKS: tuple[str, ...] = ("optuna", "hyperopt")
 """Frameworks the chaos benchmark drives."""
 
 DRIVERS: tuple[str, ...] = ("optimize", "executor")
 """How optuna trials run (see :class:`ChaosSettings`)."""
+
+DRIVER_KIND = CHAOS_DRIVER_KIND
+"""Component kind of a chaos driver (:data:`hwaware_plugins.hookspecs.CHAOS_DRIVER_KIND`)."""
 
 DEFAULT_TRIAL_TIMEOUT_S = 2.0
 """Per-trial timeout of every path (work is at most 0.2 s; with ``hwaware_optuna.optimize``
@@ -169,14 +173,28 @@ class _LeaseWatch:
 Driver = Callable[[RunContext], list[TrialResult]]
 
 
-def _driver(framework: str, driver: str) -> Driver:
-    if framework == "hyperopt":
-        from hwaware_plugins.chaos._hyperopt import run_hyperopt
+def find_driver(framework: str, driver: str) -> tuple[str, Driver]:
+    """The registered chaos driver of ``framework``: ``(its name, the callable)``.
 
-        return run_hyperopt
-    from hwaware_plugins.chaos._optuna import run_optuna, run_optuna_optimize
+    The component named ``driver`` when the framework has one; else the
+    framework's only driver (hyperopt has one path, ``fmin``).
 
-    return run_optuna_optimize if driver == "optimize" else run_optuna
+    :raises ConfigError: no adapter registered a driver for ``framework``, or it
+        has several and none is named ``driver``.
+    """
+    from hwaware_plugins._manager import components
+
+    found = [c for c in components(kind=DRIVER_KIND) if c.framework == framework]
+    chosen = [c for c in found if c.name == driver] or (found if len(found) == 1 else [])
+    if not chosen:
+        if not found:
+            raise ConfigError(
+                f"--framework {framework} needs the hwaware_{framework} adapter, which "
+                f"registers its chaos driver: pip install hwaware-{framework}"
+            )
+        names = ", ".join(sorted(c.name for c in found))
+        raise ConfigError(f"no chaos driver {driver!r} for {framework}; known: {names}")
+    return chosen[0].name, cast("Driver", chosen[0].factory)
 
 
 def run_chaos(
@@ -207,7 +225,7 @@ def run_chaos(
     ``trial_timeout`` per hang. Not thread-safe (one run per process at a time).
     """
     settings.validate()
-    driver = _driver_checked(settings.framework, settings.driver)
+    driver_name, driver = find_driver(settings.framework, settings.driver)
     from hwaware_plugins.executors import LocalExecutor
     from hwaware_plugins.hardware._pool import DevicePool
 
@@ -254,19 +272,8 @@ def run_chaos(
             "trial_timeout_s": settings.timeout_s, "rates": asdict(settings.rates),
             "work_s": list(settings.work_s), "max_oom_retries": settings.max_oom_retries,
             "devices": [d.id for d in devices],
-            "driver": settings.driver if settings.framework == "optuna" else "fmin",
+            "driver": driver_name,
         },
     }
     return report
 
-
-def _driver_checked(framework: str, driver: str) -> Driver:
-    adapter = {"optuna": "hwaware_optuna", "hyperopt": "hwaware_hyperopt"}[framework]
-    try:
-        __import__(adapter)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"--framework {framework} needs the {adapter} adapter ({exc}); install "
-            f"hwaware-{framework}"
-        ) from exc
-    return _driver(framework, driver)

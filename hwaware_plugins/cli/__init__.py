@@ -1,10 +1,13 @@
 """The ``hwaware`` command line.
 
-Each sub-command lives in its own private module exposing
+Each of the core's sub-commands lives in its own private module exposing
 ``add_parser(subparsers) -> argparse.ArgumentParser``; the parser's ``handler``
-default is a function ``(args) -> int`` returning the exit code. Errors caused
-by user input (:class:`~hwaware_plugins.errors.ConfigError`) print one line and
-exit with code 2.
+default is a function ``(args) -> int`` returning the exit code. Plugins add
+their own commands through the ``hwaware_add_commands`` hook (the adapters add
+``worker`` and ``report`` that way); the core never imports a plugin. Errors
+caused by user input (:class:`~hwaware_plugins.errors.ConfigError`) print one
+line and exit with code 2. A reader that closes the pipe early
+(``hwaware devices --json | head -1``) ends the command quietly.
 """
 
 from __future__ import annotations
@@ -12,22 +15,25 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from hwaware_plugins import __version__
-from hwaware_plugins.errors import ConfigError, HwawareError
+from hwaware_plugins.errors import ConfigError, HwawareError, PluginError
 
 _COMMAND_MODULES: tuple[str, ...] = (
     "hwaware_plugins.cli._devices",
     "hwaware_plugins.cli._plugins",
     "hwaware_plugins.cli._bench",
     "hwaware_plugins.cli._demo",
-    "hwaware_plugins.cli._worker",
-    "hwaware_plugins.cli._report",
+    "hwaware_plugins.cli._leases",
 )
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141
+"""Exit code when the reader of stdout went away (128 + SIGPIPE, as a shell reports it)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +44,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the parser with every available sub-command."""
+    """Build the parser with the core's sub-commands and those every plugin adds.
+
+    Cost: imports the core's command modules and calls ``hwaware_add_commands``
+    of every registered plugin (loading entry points on first use); no
+    framework is imported.
+    """
     parser = _Parser(prog="hwaware", description="Hardware-aware Optuna and Hyperopt.")
     parser.add_argument("--version", action="version", version=f"hwaware {__version__}")
     parser.add_argument(
@@ -54,7 +65,37 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that command is not part of this build
             raise
         module.add_parser(subparsers)
+    _add_plugin_commands(subparsers)
     return parser
+
+
+def _add_plugin_commands(subparsers: Any) -> None:
+    """Call every plugin's ``hwaware_add_commands`` (LIFO, as pluggy would).
+
+    :raises PluginError: a plugin's implementation raised (e.g. a command name
+        another plugin already took); the message names the plugin.
+    """
+    from hwaware_plugins._manager import get_plugin_manager
+
+    hook = get_plugin_manager().hook.hwaware_add_commands
+    for impl in reversed(hook.get_hookimpls()):
+        try:
+            impl.function(**{name: subparsers for name in impl.argnames})
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} failed to add its commands: {exc}; "
+                "uninstall or fix that plugin"
+            ) from exc
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (e.g. captured in tests)
+        pass
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -64,7 +105,11 @@ def _configure_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hwaware`` command; returns the exit code."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except HwawareError as exc:  # a broken plugin: one line, not a traceback
+        print(f"hwaware: error: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     handler = getattr(args, "handler", None)
@@ -72,7 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(handler(args))
+        code = int(handler(args))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         print(f"hwaware: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

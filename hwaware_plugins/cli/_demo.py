@@ -1,28 +1,34 @@
-"""``hwaware demo``: a hardware-aware Optuna study on this machine, its report, and a simulation.
+"""``hwaware demo``: a hardware-aware study on this machine, its report, and a simulation.
 
-1. a short study on the digits CASH problem with ``HardwareAwareSampler`` over
-   this machine's devices, in a journal file under ``--out``;
-2. a summary per subspace and ``<out>/report.html`` (``hwaware report``);
-3. the scheduler simulation at 150 workers on the committed measured table:
-   hwaware against fcfs and shadho.
+The study comes from a plugin through the ``hwaware_demo_study`` hook (the
+optuna adapter runs digits CASH with ``HardwareAwareSampler``); the core never
+imports a framework. The summary, the report and the simulation are the core's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hwaware_plugins._progress import progress_bar
 from hwaware_plugins.cli._table import format_table
 from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.hookspecs import DemoStudy
 
-STUDY_NAME = "hwaware-demo"
-JOURNAL = "journal.log"
 SIM_WORKERS = 150
+
+DESCRIPTION = """\
+1. a short hardware-aware study on the digits CASH problem over this machine's
+   devices (HardwareAwareSampler of the optuna adapter), stored under --out;
+2. a summary per subspace and OUT/report.html (as hwaware report writes it);
+3. the scheduler simulation at 150 workers on the committed measured table:
+   hwaware against fcfs and shadho."""
+"""The ``demo --help`` text: plain text, as argparse prints it verbatim."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
         help="run a short hardware-aware Optuna study here, report it, and simulate 150 workers",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="a smaller run (under a minute)")
@@ -78,65 +84,32 @@ def plan_of(args: argparse.Namespace) -> DemoPlan:
     return plan
 
 
-def _require_optuna() -> Any:
-    try:
-        import hwaware_optuna  # noqa: F401
-        import optuna
-        import sklearn  # noqa: F401
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"hwaware demo needs {exc.name}: pip install hwaware-optuna scikit-learn"
-        ) from None
-    return optuna
-
-
-def _prepare_out(path: str) -> Path:
+def _prepare_out(path: str) -> tuple[Path, bool]:
+    """The ``--out`` folder, created when missing; and whether this call created it."""
     out = Path(path)
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create --out folder {path}: {exc.strerror}") from None
-    return out
+    return out, created
 
 
-def run_study(out: Path, trials: int, *, quiet: bool) -> Any:
-    """Run the demo study in ``out/journal.log`` (replacing an earlier demo study)."""
-    optuna = _require_optuna()
-    from hwaware_optuna import HardwareAwareSampler
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+def run_study(out: Path, trials: int, *, quiet: bool) -> DemoStudy:
+    """The demo study, run by the first plugin implementing ``hwaware_demo_study``.
 
-    from hwaware_plugins.cli._demo_cash import BRANCH_PARAMS, DigitsCash, family_of
-    from hwaware_plugins.hardware import resolve_devices
+    :raises ConfigError: no plugin runs one (the optuna adapter is not installed).
+    """
+    from hwaware_plugins._manager import get_plugin_manager
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    devices = resolve_devices(None)
-    n_jobs = max(1, sum(d.slots for d in devices if d.kind == "cpu"))
-    storage = JournalStorage(JournalFileBackend(str(out / JOURNAL)))
-    if STUDY_NAME in optuna.study.get_all_study_names(storage):
-        optuna.delete_study(study_name=STUDY_NAME, storage=storage)
-    sampler = HardwareAwareSampler(
-        seed=0,
-        devices=devices,
-        branch_params=list(BRANCH_PARAMS),
-        family_of=family_of,
-        pool_name=STUDY_NAME,
-        state_dir=out / ".leases",
-    )
-    study = optuna.create_study(study_name=STUDY_NAME, storage=storage, sampler=sampler)
-    where = ", ".join(f"{d.id} ({d.slots} slot{'s' * (d.slots > 1)})" for d in devices)
-    print(f"study {STUDY_NAME!r}: {trials} trials of digits CASH on {where}, n_jobs={n_jobs}")
-    with progress_bar(trials, label="study", quiet=quiet) as bar:
-
-        def tick(study: Any, trial: Any) -> None:
-            best = min((t.value for t in study.trials if t.value is not None), default=None)
-            bar.update(note="" if best is None else f"best loss {best:.4f}")
-
-        study.optimize(
-            DigitsCash(seed=0), n_trials=trials, n_jobs=n_jobs, callbacks=[tick],
-            catch=(Exception,),
-        )  # fmt: skip
-    return study
+    hook = get_plugin_manager().hook.hwaware_demo_study
+    result = hook(out=out, trials=trials, quiet=quiet)
+    if result is None:
+        raise ConfigError(
+            "hwaware demo needs a plugin that runs its study: pip install hwaware-optuna "
+            "scikit-learn"
+        )
+    return cast("DemoStudy", result)
 
 
 def summary_table(study: Any) -> str:
@@ -215,10 +188,16 @@ def run(args: argparse.Namespace) -> int:
     """Study, summary, report, simulation; prints as it goes."""
     plan = plan_of(args)
     quiet = bool(getattr(args, "quiet", False))
-    _require_optuna()
-    out = _prepare_out(args.out)
+    out, created = _prepare_out(args.out)
     started = time.monotonic()
-    study = run_study(out, plan.trials, quiet=quiet)
+    try:
+        demo = run_study(out, plan.trials, quiet=quiet)
+    except ConfigError:
+        if created:  # a missing package or plugin leaves nothing behind
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    study = demo.study
     print()
     print(summary_table(study))
     from hwaware_plugins.reporting import best_loss_chart, render_report
@@ -226,10 +205,7 @@ def run(args: argparse.Namespace) -> int:
     report_path = out / "report.html"
     _write(report_path, render_report(study))
     print(f"\nreport: {report_path}")
-    print(
-        f"  (again: hwaware report --storage {out / JOURNAL} --study {STUDY_NAME} "
-        f"--out {report_path})"
-    )
+    print(f"  (again: {demo.report_command} --out {report_path})")
     sys.stdout.flush()
     comparison = run_simulation(plan, quiet=quiet)
     print(comparison_text(comparison))

@@ -3,9 +3,10 @@
 :func:`records_from_trials` turns ``FrozenTrial`` objects (anything with
 ``number``, ``state.name``, ``values``, ``user_attrs``, ``datetime_start`` and
 ``datetime_complete``) into :class:`TrialRecord` rows with times in seconds
-since the first trial started. The ``hwaware:*`` user attributes are those the
-Optuna adapter writes (``hwaware_optuna._attrs``); ``hwaware:fail_reason`` is
-read when an objective or executor records why a trial failed.
+since the first trial started. The ``hwaware:*`` user attributes are those of
+the one key table, :mod:`hwaware_plugins.attrs`, that the adapters write;
+``hwaware:fail_reason`` is read when an objective or executor records why a
+trial failed.
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-TRIAL = "hwaware:trial"
-DEVICE_ID = "hwaware:device_id"
-DEVICE_CLASS = "hwaware:device_class"
-SLOT_ID = "hwaware:slot_id"
-SUBSPACE = "hwaware:subspace"
-RUNTIME_S = "hwaware:runtime_s"
-FAIL_REASON = "hwaware:fail_reason"
-"""Optional user attribute: the kind of failure (``"oom"``, ``"timeout"``, an exception name)."""
+from hwaware_plugins.attrs import (
+    DEVICE_CLASS,
+    DEVICE_ID,
+    FAIL_REASON,
+    FREE,
+    RUNTIME_S,
+    SLOT_ID,
+    SUBSPACE,
+    TRIAL,
+)
+
+__all__ = ["FAIL_REASON", "FREE_LABEL", "UNPLACED", "TrialRecord", "records_from_trials"]
 
 UNPLACED = "(not placed)"
 FREE_LABEL = "* (exploring)"
@@ -122,7 +127,7 @@ def records_from_trials(trials: Iterable[Any], *, maximize: bool = False) -> lis
             TrialRecord(
                 number=int(trial.number),
                 state=state,
-                subspace=FREE_LABEL if subspace == "*" else subspace,
+                subspace=FREE_LABEL if subspace == FREE else subspace,
                 device_id=(_text(attrs, DEVICE_ID) if placed else None) or UNPLACED,
                 device_class=(_text(attrs, DEVICE_CLASS) if placed else None) or UNPLACED,
                 slot_id=_text(attrs, SLOT_ID) if placed else None,

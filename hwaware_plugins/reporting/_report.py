@@ -29,6 +29,12 @@ def _loss(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def _trial_label(record: TrialRecord) -> str:
+    """``#12 (model=svm)``; a label already in parentheses (``(not placed)``) is kept as is."""
+    subspace = record.subspace
+    return f"#{record.number} {subspace if subspace.startswith('(') else f'({subspace})'}"
+
+
 def _headline(records: Sequence[TrialRecord]) -> str:
     states = [r.state for r in records]
     done = [r for r in records if r.loss is not None]
@@ -40,7 +46,7 @@ def _headline(records: Sequence[TrialRecord]) -> str:
         "failed": str(states.count("fail")),
         "pruned": str(states.count("pruned")),
         "best loss": _loss(best.loss if best else None),
-        "best trial": "-" if best is None else f"#{best.number} ({best.subspace})",
+        "best trial": "-" if best is None else _trial_label(best),
         "devices": str(len({r.device_id for r in records})),
         "wall time": _seconds(span),
     }

@@ -33,7 +33,7 @@ def test_quick_demo_writes_report_and_prints_summary_and_comparison(
 
 
 def test_running_twice_replaces_the_demo_study(tmp_path: Path) -> None:
-    from hwaware_plugins.cli._report import load_study
+    from hwaware_optuna._cli_report import load_study
 
     args = ["-q", "demo", "--out", str(tmp_path), *TINY]
     assert main(args) == 0

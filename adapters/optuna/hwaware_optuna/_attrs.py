@@ -1,5 +1,8 @@
 """The trial user attributes the adapter writes, and how it reads them back.
 
+The keys come from the core's one table, :mod:`hwaware_plugins.attrs`, and are
+re-exported here for the adapter's modules.
+
 Everything the scheduler needs lives in the study's own storage, as user
 attributes of each trial (shown by optuna-dashboard), so any process can
 rebuild the scheduler's view:
@@ -25,22 +28,28 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hwaware_plugins.attrs import (
+    DEVICE_CLASS,
+    DEVICE_ID,
+    DEVICE_KIND,
+    FREE,
+    HOST,
+    PEAK_MEMORY_MB,
+    PREFIX,
+    RUNTIME_S,
+    SLOT_ID,
+    SUBSPACE,
+    TRIAL,
+    UUID,
+)
 from hwaware_plugins.errors import ConfigError
 
-PREFIX = "hwaware:"
-TRIAL = PREFIX + "trial"
-DEVICE_ID = PREFIX + "device_id"
-DEVICE_CLASS = PREFIX + "device_class"
-DEVICE_KIND = PREFIX + "device_kind"
-UUID = PREFIX + "uuid"
-HOST = PREFIX + "host"
-SLOT_ID = PREFIX + "slot_id"
-SUBSPACE = PREFIX + "subspace"
-RUNTIME_S = PREFIX + "runtime_s"
-PEAK_MEMORY_MB = PREFIX + "peak_memory_mb"
-
-FREE = "*"
-"""The subspace label of a trial that explored the whole space (nothing learned yet)."""
+__all__ = [
+    "DEVICE_CLASS", "DEVICE_ID", "DEVICE_KIND", "FREE", "HOST", "PEAK_MEMORY_MB", "PREFIX",
+    "RUNTIME_S", "SLOT_ID", "STALE_KEYS", "SUBSPACE", "TRIAL", "UUID", "Outcome",
+    "device_class_of", "first_objective_loss", "is_placed", "outcome_of", "report_peak_memory",
+    "runtime_of",
+]  # fmt: skip
 
 STALE_KEYS: tuple[str, ...] = (RUNTIME_S, PEAK_MEMORY_MB)
 """Keys a copied trial may carry from its original; a new placement resets them."""

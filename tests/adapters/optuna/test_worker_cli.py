@@ -47,7 +47,7 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_trial_timeout_is_seconds_or_pairs_per_subspace(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from hwaware_plugins.cli._worker import parse_trial_timeout
+    from hwaware_optuna._cli_worker import parse_trial_timeout
 
     assert parse_trial_timeout("90") == 90.0
     assert parse_trial_timeout("model=mlp:600, *:60") == {"model=mlp": 600.0, "*": 60.0}

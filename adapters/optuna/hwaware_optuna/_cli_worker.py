@@ -6,8 +6,10 @@ machines)::
     hwaware worker --storage postgresql://user@db/hpo --study svm \\
         --objective mypkg.objectives:svm --n-trials 200
 
-The optuna adapter is imported only when the command runs (the core never
-imports a framework); without it the command says how to install it.
+This command belongs to the optuna adapter, which adds it to ``hwaware``
+through the ``hwaware_add_commands`` hook (see ``_plugin``). Optuna and the
+worker runtime are imported only when the command runs, so listing commands
+stays cheap; without Optuna the command says how to install it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
-"""The chaos benchmark's optuna driver: ask, run pinned in a worker process, tell.
+"""The chaos benchmark's optuna drivers: ask, run pinned in a worker process, tell.
 
-Imports optuna when called, never at import time (the core does not depend on it).
+Registered as components of kind :data:`~hwaware_plugins.hookspecs.CHAOS_DRIVER_KIND`
+(``optimize`` and ``executor``, framework ``optuna``) by this adapter's plugin,
+so ``hwaware bench chaos --framework optuna`` finds them without the core
+importing optuna. Imports optuna when called, never at import time.
 """
 
 from __future__ import annotations
@@ -11,32 +14,32 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
-from hwaware_plugins.chaos._objective import KEY_ATTR, PARAM_NAMES
-from hwaware_plugins.chaos._report import TrialResult
-from hwaware_plugins.chaos._run import RunContext
-from hwaware_plugins.executors._retry import RETRY_STATES, retry_label
+from hwaware_plugins import attrs
+from hwaware_plugins.chaos import KEY_ATTR, PARAM_NAMES, RunContext, TrialResult
+from hwaware_plugins.executors import RETRY_STATES
+from hwaware_plugins.executors._retry import retry_label
 
-RETRY_ATTR = "hwaware:retry"
+RETRY_ATTR = attrs.RETRY
 """User attribute: 0 for the first attempt, n for the n-th retry."""
 
-RETRY_OF_ATTR = "hwaware:retry_of"
+RETRY_OF_ATTR = attrs.RETRY_OF
 """User attribute of a retry: the number of the failed trial it repeats."""
 
-REASON_ATTR = "hwaware:fail_reason"
+REASON_ATTR = attrs.FAIL_REASON
 """User attribute of a failed trial: ``"<state>: <what happened>"``."""
 
-STATE_ATTR = "hwaware:state"
+STATE_ATTR = attrs.STATE
 """User attribute: the executor's outcome state (``complete``, ``crash``, ``oom``, ...)."""
 
-ATTEMPTS_ATTR = "hwaware:attempts"
+ATTEMPTS_ATTR = attrs.ATTEMPTS
 """User attribute: every placement as ``[device_id, state, reason]``."""
 
 
 def _record(trial: Any, outcome: Any) -> None:
     trial.set_user_attr(STATE_ATTR, outcome.state)
-    trial.set_user_attr("hwaware:device_id", outcome.device_id)
-    trial.set_user_attr("hwaware:device_class", outcome.device_class)
-    trial.set_user_attr("hwaware:runtime_s", float(outcome.runtime_s or 0.0))
+    trial.set_user_attr(attrs.DEVICE_ID, outcome.device_id)
+    trial.set_user_attr(attrs.DEVICE_CLASS, outcome.device_class)
+    trial.set_user_attr(attrs.RUNTIME_S, float(outcome.runtime_s or 0.0))
     trial.set_user_attr(ATTEMPTS_ATTR, [list(a) for a in outcome.attempts])
     if outcome.state != "complete":
         trial.set_user_attr(REASON_ATTR, f"{outcome.state}: {outcome.error}")
@@ -185,10 +188,11 @@ def run_optuna_optimize(context: RunContext) -> list[TrialResult]:
     import os
 
     import optuna
-    from hwaware_optuna import HardwareAwareSampler
-    from hwaware_optuna._optimize import optimize
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
+
+    from hwaware_optuna import HardwareAwareSampler
+    from hwaware_optuna._optimize import optimize
 
     settings = context.settings
     sampler = HardwareAwareSampler(

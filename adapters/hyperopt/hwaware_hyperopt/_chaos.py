@@ -1,15 +1,16 @@
 """The chaos benchmark's hyperopt driver: ``fmin`` with ``HardwareAwareTrials``.
 
-Imports hyperopt and the ``hwaware_hyperopt`` adapter when called, never at
-import time (the core does not depend on either).
+Registered as the component ``fmin`` of kind
+:data:`~hwaware_plugins.hookspecs.CHAOS_DRIVER_KIND` (framework ``hyperopt``) by this
+adapter's plugin, so ``hwaware bench chaos --framework hyperopt`` finds it
+without the core importing hyperopt. Imports hyperopt when called.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hwaware_plugins.chaos._report import TrialResult
-from hwaware_plugins.chaos._run import RunContext
+from hwaware_plugins.chaos import RunContext, TrialResult
 
 LABEL_PREFIX = "hyperopt-trial-"
 """How ``HardwareAwareTrials`` labels its tasks (the chaos objective's trial key)."""
@@ -43,8 +44,9 @@ def run_hyperopt(context: RunContext) -> list[TrialResult]:
     attempts are re-placed by the executor on a bigger GPU first.
     """
     import numpy as np
-    from hwaware_hyperopt import HardwareAwareTrials
     from hyperopt import fmin, hp, tpe
+
+    from hwaware_hyperopt import HardwareAwareTrials
 
     settings = context.settings
     trials = HardwareAwareTrials(

@@ -84,10 +84,11 @@ def test_three_slots_run_in_three_pinned_processes_with_an_exact_budget(
     with caplog.at_level(logging.INFO, logger="hwaware_optuna"):
         result = optimize(study, pinned, n_trials=7,
                           devices=_devices(tmp_path, cpu_slots=2, gpu=True))
-    journals = list(tmp_path.glob("*.hwaware-journal.log"))
-    assert len(journals) == 1
-    assert any(str(journals[0]) in message for message in caplog.messages)
-    assert result.study_name == study.study_name
+    # The in-memory study ran in a temporary journal file, removed at the end (issue 14).
+    assert list(tmp_path.glob("*hwaware-journal*")) == []
+    [message] = [m for m in caplog.messages if "temporary journal file" in m]
+    assert not Path(message.split("temporary journal file ")[1].split(" ")[0]).exists()
+    assert result is study
     for trials in (study.trials, result.trials):
         assert len(trials) == 7
         assert {t.state for t in trials} == {TrialState.COMPLETE}
@@ -98,7 +99,9 @@ def test_three_slots_run_in_three_pinned_processes_with_an_exact_budget(
         expected = GPU_UUID if attrs["hwaware:device_kind"] == "gpu" else ""
         assert attrs["cuda_visible"] == expected
         assert attrs["hwaware:node"] == "node-t"
-    assert len(by_pid) == 3  # one process per slot, each staying on its own slot
+    # Every slot ran trials, and a worker process never moves to another slot (how many
+    # trials one process runs is the executor's business).
+    assert len({slot for slots in by_pid.values() for slot in slots}) == 3
     assert all(len(slots) == 1 for slots in by_pid.values())
     _no_children()
 

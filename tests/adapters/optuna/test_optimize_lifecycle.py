@@ -16,7 +16,7 @@ import pytest
 from hwaware_optuna import HardwareAwareSampler
 from hwaware_optuna._optimize import optimize
 from hwaware_optuna._worker_node import run_node
-from hwaware_optuna._worker_trials import create_running, worker_stamp
+from hwaware_optuna._trials import create_running, worker_stamp
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 

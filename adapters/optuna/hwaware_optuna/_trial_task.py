@@ -176,9 +176,10 @@ class _Watchdog:
     wins; once the objective has ended, the watchdog does nothing.
     """
 
-    def __init__(self, storage: Any, trial_id: int, limit_s: float | None) -> None:
+    def __init__(self, storage: Any, trial_id: int, number: int, limit_s: float | None) -> None:
         self.storage = storage
         self.trial_id = trial_id
+        self.number = number
         self.limit_s = limit_s
         self.lock = threading.Lock()
         self.ended = False
@@ -200,7 +201,7 @@ class _Watchdog:
                 fail_trial(self.storage, self.trial_id,
                            f"timeout: ran past trial_timeout={self.limit_s:g} s")
             _log.warning("trial %d ran past its trial_timeout of %g s; killing its worker",
-                         self.trial_id, self.limit_s)
+                         self.number, self.limit_s)
             leader = os.getpgrp() == os.getpid()
             os.killpg(os.getpgrp(), signal.SIGKILL) if leader else os.kill(
                 os.getpid(), signal.SIGKILL)
@@ -274,7 +275,7 @@ def run_trial(run_id: str, blob: bytes, trial_id: int,
         limit = timeout_for(context.spec.trial_timeout, trial.user_attrs.get(_attrs.SUBSPACE))
         storage.set_trial_user_attr(trial_id, OBJECTIVE_STARTED, time.time())
         result["objective"] = True
-        with _Watchdog(storage, trial_id, limit) as watchdog:
+        with _Watchdog(storage, trial_id, trial.number, limit) as watchdog:
             values, state, reason = _evaluate(trial, context, leased_mb)
             if not watchdog.end():
                 time.sleep(3600)  # being killed by the watchdog

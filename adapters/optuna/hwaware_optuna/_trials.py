@@ -118,11 +118,6 @@ def heartbeat_interval(storage: Any) -> float | None:
     return float(interval) if isinstance(interval, int | float) and interval > 0 else None
 
 
-def record_heartbeat(storage: Any, trial_id: int) -> None:
-    """Record a heartbeat for ``trial_id`` (on a storage with a heartbeat). One storage write."""
-    storage.record_heartbeat(trial_id)
-
-
 def single_node_storage(storage: Any) -> bool:
     """True for storages only one node writes: a journal file, or SQLite."""
     from optuna.storages import JournalStorage, RDBStorage

@@ -148,7 +148,7 @@ class Coordinator:
         self.on_trial_end = on_trial_end
         self.summary = Summary()
         self.max_workers = default_workers(pool)
-        self._storage = study._storage
+        self._storage: Any = study._storage  # optuna storage (heartbeat API on some)
         self._study_id = study._study_id
         self._run_id = uuid.uuid4().hex
         self._blob = b""

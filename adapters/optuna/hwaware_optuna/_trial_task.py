@@ -268,9 +268,9 @@ def run_trial(run_id: str, blob: bytes, trial_id: int,
         try:
             trial = optuna.trial.Trial(study, trial_id)  # calls the sampler's before_trial
         except Exception as exc:
-            reason = f"error: placing the trial failed: {_one_line(exc)}"
-            fail_trial(storage, trial_id, reason)
-            result.update(state="FAIL", fail_reason=reason)
+            placing = f"error: placing the trial failed: {_one_line(exc)}"
+            fail_trial(storage, trial_id, placing)
+            result.update(state="FAIL", fail_reason=placing)
             return result
         limit = timeout_for(context.spec.trial_timeout, trial.user_attrs.get(_attrs.SUBSPACE))
         storage.set_trial_user_attr(trial_id, OBJECTIVE_STARTED, time.time())

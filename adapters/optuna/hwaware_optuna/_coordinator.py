@@ -59,7 +59,7 @@ from hwaware_optuna._trials import (
     worker_stamp,
 )
 from hwaware_plugins.errors import ConfigError, HwawareError
-from hwaware_plugins.executors import LocalExecutor, TaskOutcome
+from hwaware_plugins.executors import OTHER_SUBSPACES, LocalExecutor, TaskOutcome
 from hwaware_plugins.executors._config import default_workers
 from hwaware_plugins.executors._payload import dumps
 from hwaware_plugins.hardware import Device
@@ -69,6 +69,9 @@ _log = logging.getLogger("hwaware_optuna")
 
 MEMORY_HEADROOM = 1.2
 """With memory packing, a trial asks for this times the largest peak memory reported."""
+BACKSTOP_S = 30.0
+"""Seconds past the largest ``trial_timeout`` after which the executor kills a task whose
+worker could not enforce the limit itself (an objective holding the GIL in C code)."""
 MAX_START_FAILURES = 3
 """Workers dying in a row before any objective started: then the run stops with an error."""
 _IDLE_BEAT_S = 0.5
@@ -96,6 +99,20 @@ class _InFlight:
     number: int
     memory_mb: float | None
     last_beat: float = 0.0
+
+
+def backstop(trial_timeout: Any) -> float | None:
+    """The executor's time limit for a trial task: the largest limit plus :data:`BACKSTOP_S`.
+
+    ``None`` when some trial may run without a limit. Pure.
+    """
+    if trial_timeout is None:
+        return None
+    if isinstance(trial_timeout, int | float):
+        return float(trial_timeout) + BACKSTOP_S
+    if OTHER_SUBSPACES not in trial_timeout:
+        return None
+    return max(float(v) for v in trial_timeout.values()) + BACKSTOP_S
 
 
 def _fitting(need_mb: float, memory_fraction: float) -> Callable[[Device], bool]:
@@ -157,6 +174,7 @@ class Coordinator:
         self._start_failures = 0
         self._beat_s = heartbeat_interval(self._storage)
         self._in_flight: dict[Future[TaskOutcome], _InFlight] = {}
+        self._backstop_s = backstop(spec.trial_timeout)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -210,7 +228,7 @@ class Coordinator:
             device_filter = None if need is None else _fitting(need, self.pool.memory_fraction)
             future = executor.submit(
                 run_trial, self._run_id, self._blob, trial._trial_id, memory,
-                memory_mb=memory, device_filter=device_filter,
+                memory_mb=memory, device_filter=device_filter, timeout=self._backstop_s,
                 label=f"{self.study.study_name}#{trial.number}",
             )
             self._in_flight[future] = _InFlight(trial._trial_id, trial.number, memory,
@@ -284,6 +302,10 @@ class Coordinator:
         how = outcome.error or outcome.state
         if trial.state.is_finished():
             failed: FrozenTrial | None = trial
+        elif outcome.state == "timeout":
+            failed = fail_trial(self._storage, flight.trial_id,
+                                f"timeout: ran past trial_timeout; killed by the executor after "
+                                f"{self._backstop_s:g} s")
         else:
             prefix = "crash: " if started else "crash: worker died before the objective started: "
             failed = fail_trial(self._storage, flight.trial_id, prefix + how)

@@ -189,3 +189,12 @@ def test_bad_arguments_raise_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=match):
         optimize(_study(tmp_path), pinned, **options)  # type: ignore[arg-type]
+
+
+def test_the_executor_backstop_is_the_largest_trial_timeout_plus_a_margin() -> None:
+    from hwaware_optuna._coordinator import BACKSTOP_S, backstop
+
+    assert backstop(None) is None
+    assert backstop(5) == 5 + BACKSTOP_S
+    assert backstop({"model=slow": 2.0, "*": 9.0}) == 9.0 + BACKSTOP_S
+    assert backstop({"model=slow": 2.0}) is None  # other subspaces run without a limit

@@ -15,6 +15,8 @@ from hwaware_optuna._optimize import optimize
 from optuna.trial import TrialState
 
 from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.hardware import resolve_devices
+from hwaware_plugins.hardware._pool import DevicePool
 from tests._procs import stray_children
 
 GPU_UUID = "GPU-11111111-2222-3333-4444-555555555555"
@@ -103,6 +105,27 @@ def test_three_slots_run_in_three_pinned_processes_with_an_exact_budget(
     # trials one process runs is the executor's business).
     assert len({slot for slots in by_pid.values() for slot in slots}) == 3
     assert all(len(slots) == 1 for slots in by_pid.values())
+    _no_children()
+
+
+def test_slots_held_elsewhere_at_the_start_are_used_once_they_free_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The old supervisor sized its workers from the slots free at its start: two slots held
+    # by another process for a second made every trial run on the third.
+    monkeypatch.chdir(tmp_path)
+    devices = _devices(tmp_path, cpu_slots=3, gpu=False)
+    other = DevicePool(resolve_devices(devices), state_dir=tmp_path / "pool")
+    held = [other.acquire(label="elsewhere"), other.acquire(label="elsewhere")]
+    release = threading.Timer(1.0, lambda: [lease.release() for lease in held])
+    release.start()
+    study = _study(tmp_path)
+    try:
+        optimize(study, pinned, n_trials=9, devices=devices)
+    finally:
+        release.join()
+    assert {t.state for t in study.trials} == {TrialState.COMPLETE}
+    assert len({t.user_attrs["hwaware:slot_id"] for t in study.trials}) >= 2
     _no_children()
 
 

@@ -48,6 +48,7 @@ from hwaware_optuna._trials import (
     FAIL_REASON,
     OBJECTIVE_STARTED,
     OOM_ACTION,
+    RETRY,
     claim_waiting,
     create_running,
     enqueue_retry,
@@ -250,6 +251,10 @@ class Coordinator:
             trial = create_running(self._storage, self._study_id, stamp)
         if trial is not None:
             self.budget.started(is_retry(trial))
+            history = trial.system_attrs.get("retry_history") or []
+            if history and trial.user_attrs.get(RETRY) != len(history):
+                # a retry queued by optuna's heartbeat callback: mark it as ours are
+                self._storage.set_trial_user_attr(trial._trial_id, RETRY, len(history))
         return trial
 
     def _packing_need(self) -> float | None:

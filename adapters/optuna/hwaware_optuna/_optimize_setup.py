@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import tempfile
 import threading
@@ -121,15 +122,25 @@ def run_spec(
     )
 
 
+def _memory_folder() -> str | None:
+    """``/dev/shm`` when it is a writable folder (the journal's fsyncs cost nothing there),
+    else ``None`` (the default temporary folder)."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
 @contextmanager
 def journal_copy(study: optuna.Study) -> Iterator[optuna.Study]:
     """Copy an in-memory study into a journal file in a temporary folder, removed on exit.
 
-    Yields the copy; logs one INFO message. Cost: one write per trial.
+    The folder is in ``/dev/shm`` where there is one: the journal syncs every
+    write to disk, which costs milliseconds per write on a busy disk and
+    nothing in memory. Yields the copy; logs one INFO message. Cost: one write
+    per trial.
     """
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    with tempfile.TemporaryDirectory(prefix="hwaware-study-") as folder:
+    with tempfile.TemporaryDirectory(prefix="hwaware-study-", dir=_memory_folder()) as folder:
         path = Path(folder) / "study.hwaware-journal.log"
         storage = JournalStorage(JournalFileBackend(str(path)))
         optuna.copy_study(

@@ -11,7 +11,7 @@ then on every node (each uses its own devices: probed, or declared with --device
         --objective optuna_multinode_postgres:objective --n-trials 60
 
 (run it from this folder, or put the objective in an installed module). Each
-node runs one pinned worker process per device slot; the trial budget (60) is
+node runs its trials in worker processes pinned to its device slots; the budget (60) is
 counted in the database, so all nodes stop together; a node that dies has its
 running trials failed through the RDB heartbeat.
 

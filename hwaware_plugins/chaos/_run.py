@@ -70,7 +70,7 @@ class ChaosSettings:
     :param work_s: seconds of work per attempt, ``(low, high)``.
     :param max_oom_retries: re-placements of an out-of-memory trial by the executor.
     :param driver: how optuna trials run: ``"optimize"`` (``hwaware_optuna.optimize``,
-        one long-lived worker process per slot) or ``"executor"`` (``ask``/``tell``
+        trials on ``LocalExecutor``, its own retries) or ``"executor"`` (``ask``/``tell``
         with one fresh worker process per attempt); hyperopt has one path.
     """
 

@@ -190,6 +190,7 @@ def test_optuna_study_resumes_and_fails_then_retries_trials_of_dead_workers(
         retries = [t for t in trials.values()
                    if t.system_attrs.get("failed_trial") == number]
         assert len(retries) == 1
+        assert retries[0].user_attrs.get("hwaware:retry") == 1  # marked, whoever queued it
     assert all(trials[number].state == TrialState.FAIL for number in left)  # none stays RUNNING
     assert os.path.exists(db)
 

@@ -15,7 +15,8 @@ Swap one argument and keep the pipeline::
 - :func:`report_peak_memory`: feeds memory-aware packing;
 - :class:`SubspacePruner`, :class:`CostAwarePruner`: pruners that know subspaces
   and device classes;
-- :func:`optimize`: one pinned worker process per device slot on this node;
+- :func:`optimize`: trials in worker processes pinned to leased device slots of this node
+  (on the core's ``LocalExecutor``, one lease per trial);
   :func:`run_node` (``hwaware worker``) joins a shared study from any node.
 
 The components are also registered by name (``hwaware_plugins.load("sampler",

@@ -182,7 +182,7 @@ def run_optuna_optimize(context: RunContext) -> list[TrialResult]:
 
     The study lives in a journal file of the run folder and samples with a
     ``HardwareAwareSampler`` on the run's private pool, so ``optimize``
-    starts one pinned worker process per slot of that pool. Retries are
+    runs each trial on a LocalExecutor over that pool (one lease per trial). Retries are
     ``optimize``'s own (``max_retries``).
     """
     import os

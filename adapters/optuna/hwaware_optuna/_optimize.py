@@ -1,16 +1,18 @@
-"""``optimize``: run a study's trials in one pinned worker process per device slot."""
+"""``optimize``: run a study's trials in worker processes pinned to leased device slots."""
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
 from optuna.storages import InMemoryStorage
 
+from hwaware_optuna._budget import LocalBudget
+from hwaware_optuna._coordinator import Coordinator, Summary
+from hwaware_optuna._oom import OomPolicy
 from hwaware_optuna._optimize_setup import (
     KILL_GRACE_S,
     check_count,
@@ -18,13 +20,10 @@ from hwaware_optuna._optimize_setup import (
     check_seconds,
     journal_copy,
     node_name,
+    run_spec,
     sigterm_as_exit,
-    spec_factory,
 )
 from hwaware_optuna._sampler import HardwareAwareSampler
-from hwaware_optuna._worker_budget import LocalBudget
-from hwaware_optuna._worker_protocol import OomPolicy
-from hwaware_optuna._worker_supervisor import Summary, Supervisor
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.executors._timeouts import TrialTimeout, check_trial_timeout
 from hwaware_plugins.hardware import Device, resolve_devices
@@ -46,54 +45,60 @@ def optimize(
     executor: str = "local",
     max_retries: int = 0,
     trial_timeout: TrialTimeout = None,
+    memory_mb: float | None = None,
 ) -> optuna.Study:
-    """Optimize ``study`` with one worker process per device slot of this node.
+    """Optimize ``study`` in worker processes pinned to leased device slots of this node.
 
-    Each worker is started with its slot's pinning environment
-    (``CUDA_VISIBLE_DEVICES`` by UUID, thread counts, CPU affinity), so CUDA in
-    the objective only ever sees the slot's device; it joins the study through
-    its storage and runs trials one after the other with a
-    :class:`HardwareAwareSampler` restricted to its slot (the study's own
-    ``HardwareAwareSampler`` settings are kept; any other sampler becomes its
-    base sampler), so ``device_for(trial)`` and the ``hwaware:*`` placement
-    attributes are right. Each trial also records ``hwaware:node``,
-    ``hwaware:worker_pid`` (with ``hwaware:worker_started``, written when the
-    trial becomes RUNNING, before the worker hears of it) and the real
-    ``hwaware:slot_id``.
+    Each trial takes one lease: the coordinator (this process) makes the trial
+    RUNNING in the study's storage and submits it to a
+    :class:`~hwaware_plugins.executors.LocalExecutor`, which leases a slot and
+    runs it in a worker process pinned to it (``CUDA_VISIBLE_DEVICES`` by
+    UUID or index, thread counts, CPU affinity), so CUDA in the objective
+    only ever sees the slot's device. The worker joins the study once
+    (through its storage) and rebuilds the trial from it by id; the study's
+    ``HardwareAwareSampler`` settings (any other sampler becomes its base
+    sampler) choose the subspace for the slot's device class there, so
+    ``device_for(trial)`` and the ``hwaware:*`` placement attributes are
+    right. Each trial also records ``hwaware:node``, ``hwaware:worker_pid``
+    (with ``hwaware:worker_started``) and the real ``hwaware:slot_id``. How
+    long a worker process lives (one per trial, or reused) is the executor's
+    business; see ``docs/executors.md``.
 
-    - ``n_trials`` counts new trials across all workers, exactly; queued
-      retries run on top of it. Without ``n_trials`` and ``timeout`` it runs
-      until interrupted.
+    - ``n_trials`` counts new trials, exactly; queued retries run on top of it.
+      Without ``n_trials`` and ``timeout`` it runs until interrupted.
     - An objective that raises fails its trial (``hwaware:fail_reason`` =
       ``"error: ..."``, or ``"oom: ..."`` for out-of-memory) and the run goes on.
     - A worker that dies (``os._exit``, a signal, a segfault) fails its trial
       with ``"crash: ..."`` (``"crash: worker died before the objective
-      started: ..."`` while the sampler placed it), gives its lease back and
-      is replaced; with ``max_retries`` a crashed or timed-out trial is queued
-      again (same parameters, user attribute ``hwaware:retry``) and placed
-      afresh by the next free worker.
+      started: ..."`` while the sampler placed it); its lease comes back. With
+      ``max_retries`` a crashed or timed-out trial is queued again (same
+      parameters, user attribute ``hwaware:retry``) and placed afresh.
     - A trial that ran out of device memory gets a larger memory need
-      (``hwaware:memory_need_mb``: the device's memory x 1.5) and, with
-      ``max_retries``, is queued again for a device whose free memory holds it;
-      the decision is logged as a warning and recorded in ``hwaware:oom_action``
+      (``hwaware:memory_need_mb``) and, with ``max_retries``, is queued again
+      and leased only where that need fits (the same GPU at lower packing when
+      the sampler packs by memory, else a GPU with more memory); the decision
+      is logged as a warning and recorded in ``hwaware:oom_action``
       (``"not re-placed: ..."`` when no device of this node is big enough).
+    - With ``HardwareAwareSampler(packing="memory")`` a GPU holds several
+      trials: each asks for ``memory_mb`` until trials report their peak
+      (:func:`~hwaware_optuna.report_peak_memory`), then for 1.2 x the largest
+      peak reported.
     - ``trial_timeout`` counts from the objective's start (not a fresh worker's
-      warm-up); past it the worker's process group is killed and the trial
-      fails with ``"timeout: ..."``; with ``max_retries`` it is queued again too.
-    - Processes the objective spawned are killed when its trial ends (SIGTERM,
-      SIGKILL 3 s later).
+      warm-up); past it the trial fails with ``"timeout: ..."`` and its worker
+      process group is killed; with ``max_retries`` it is queued again too.
     - Ctrl-C or SIGTERM kills every worker's process group, fails their trials
       with ``"interrupted"`` and re-raises; nothing is left running.
     - Calling it again on a journal-file or SQLite study after the process
-      died (even by SIGKILL) fails the trials its workers left RUNNING
-      (``"crash: ..."``, found by their recorded pid) and, with
+      died (even by SIGKILL) fails the trials left RUNNING by its dead
+      processes (``"crash: ..."``, found by their recorded pid) and, with
       ``max_retries``, queues them again.
 
-    An in-memory study is copied into a journal file in the working folder
-    (logged at INFO); its new trials are copied back into ``study`` at the end.
+    An in-memory study is run in a journal file in a temporary folder (logged
+    at INFO, removed at the end); its new trials are copied back into ``study``.
 
-    Cost: one interpreter start and study load per worker (about a second),
-    then per trial one ticket round-trip over a pipe on top of the trial itself.
+    Cost per trial on top of the objective: one lease, the pickling of a small
+    task, and about ten storage reads and writes; a worker's first trial also
+    pays its interpreter start, imports and study load.
 
     :param study: the study; its storage must be reachable by child processes.
     :param objective: a picklable callable (cloudpickle: module-level functions,
@@ -109,8 +114,10 @@ def optimize(
     :param trial_timeout: seconds a trial's objective may run, or a mapping from
         subspace key (``hwaware:subspace``) to seconds with ``"*"`` for the rest
         (:func:`hwaware_plugins.executors.timeout_for`).
-    :returns: the study holding the results: ``study`` itself, or for an
-        in-memory study its journal-file copy (``study`` also gets the trials).
+    :param memory_mb: device memory (MiB) a trial declares it needs, for a
+        memory-packed sampler until peaks are reported (``None``: the pool's
+        default packing).
+    :returns: the study holding the results (``study`` itself).
     :raises ConfigError: invalid arguments, an unpicklable objective, devices
         that cannot be pinned, or a worker that cannot join the study.
     """
@@ -123,6 +130,7 @@ def optimize(
             f"unknown executor {executor!r}; optimize supports {', '.join(EXECUTORS)} (run "
             "'hwaware worker' on every node to spread a study over several)"
         )
+    check_seconds("memory_mb", memory_mb)
     check_picklable(objective)
     sampler = study.sampler
     hw = sampler if isinstance(sampler, HardwareAwareSampler) else None
@@ -130,40 +138,43 @@ def optimize(
     pool = DevicePool(
         resolved,
         name=hw.pool_name if hw else "default",
+        packing=hw.packing if hw else "exclusive",
         state_dir=hw.state_dir if hw else None,
         skip_foreign_processes=hw.skip_foreign_processes if hw else True,
     )
-    slots = sum(capacity.slots_free for capacity in pool.free_capacity().values())
     if n_trials == 0:
         return study
-    in_memory = isinstance(study._storage, InMemoryStorage)
-    shared = journal_copy(study, os.getcwd()) if in_memory else study
-    before = len(shared.get_trials(deepcopy=False))
-    node = node_name(resolved)
+    if isinstance(study._storage, InMemoryStorage):
+        before = len(study.get_trials(deepcopy=False))
+        with journal_copy(study) as shared:
+            try:
+                _run(shared, objective, pool, n_trials=n_trials, timeout=timeout,
+                     max_retries=max_retries, trial_timeout=trial_timeout, memory_mb=memory_mb)
+            finally:
+                _copy_back(shared, study, before)
+        return study
+    _run(study, objective, pool, n_trials=n_trials, timeout=timeout, max_retries=max_retries,
+         trial_timeout=trial_timeout, memory_mb=memory_mb)
+    return study
+
+
+def _run(study: optuna.Study, objective: Callable[..., Any], pool: DevicePool, *,
+         n_trials: int | None, timeout: float | None, max_retries: int,
+         trial_timeout: TrialTimeout, memory_mb: float | None) -> None:
+    devices = list(pool.devices)
+    node = node_name(devices)
     oom = OomPolicy(max_retries=max_retries, memory_fraction=pool.memory_fraction,
-                    devices=tuple(resolved))
-    supervisor = Supervisor(
-        shared,
-        pool=pool,
-        spec_for=spec_factory(shared, objective, sampler=sampler, node=node, oom=oom,
-                              kill_grace_s=KILL_GRACE_S),
-        budget=LocalBudget(n_trials),
-        node=node,
-        max_workers=max(1, min(slots, n_trials) if n_trials else slots),
-        timeout=timeout,
-        trial_timeout=trial_timeout,
-        max_retries=max_retries,
-        kill_grace_s=KILL_GRACE_S,
-        python=sys.executable,
+                    devices=tuple(devices), exclusive=pool.packing != "memory")
+    coordinator = Coordinator(
+        study, pool=pool,
+        spec=run_spec(study, objective, sampler=study.sampler, devices=devices, node=node,
+                      trial_timeout=trial_timeout, oom=oom),
+        budget=LocalBudget(n_trials), node=node, timeout=timeout, max_retries=max_retries,
+        memory_mb=memory_mb, kill_grace_s=KILL_GRACE_S,
     )
-    try:
-        with sigterm_as_exit():
-            summary = supervisor.run()
-    finally:
-        if in_memory:
-            _copy_back(shared, study, before)
+    with sigterm_as_exit():
+        summary = coordinator.run()
     _report(summary)
-    return shared
 
 
 def _copy_back(source: optuna.Study, target: optuna.Study, before: int) -> None:
@@ -173,7 +184,7 @@ def _copy_back(source: optuna.Study, target: optuna.Study, before: int) -> None:
 
 def _report(summary: Summary) -> None:
     _log.info(
-        "optimize: %d trials started by %d worker processes (%d crashed, %d timed out, "
+        "optimize: %d trials run by %d worker processes (%d crashed, %d timed out, "
         "%d retried; %d left RUNNING by dead workers failed)", summary.started,
         summary.workers_started, summary.crashed, summary.timed_out, summary.retried,
         summary.recovered,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
 import signal
+import tempfile
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,17 +16,18 @@ from typing import Any
 
 import optuna
 
+from hwaware_optuna._oom import OomPolicy
 from hwaware_optuna._sampler import HardwareAwareSampler
-from hwaware_optuna._worker_protocol import OomPolicy, SamplerSettings, WorkerSpec
+from hwaware_optuna._trial_task import RunSpec
 from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.executors import TrialTimeout
 from hwaware_plugins.executors._payload import TaskSerializationError, dumps
 from hwaware_plugins.hardware import Device, this_host
-from hwaware_plugins.hardware._lease import Lease
 
 _log = logging.getLogger("hwaware_optuna")
 
 KILL_GRACE_S = 3.0
-"""Seconds between SIGTERM and SIGKILL when a worker's group or an objective's leftovers die."""
+"""Seconds between SIGTERM and SIGKILL when a worker's process group is killed."""
 
 
 def check_count(name: str, value: object, *, low: int, allow_none: bool = True) -> int | None:
@@ -80,86 +80,78 @@ def node_name(devices: Sequence[Device]) -> str:
     return hosts.pop() if len(hosts) == 1 else this_host()
 
 
-def sampler_settings(sampler: optuna.samplers.BaseSampler, serial: int) -> SamplerSettings:
-    """How worker number ``serial`` builds its slot's sampler from the study's sampler.
+def sampler_settings(sampler: optuna.samplers.BaseSampler) -> tuple[dict[str, Any], bool]:
+    """How the worker processes build their slot's sampler from the study's sampler.
 
-    A ``HardwareAwareSampler`` keeps its settings (its seed, when given, is
-    offset by ``serial`` so workers do not draw the same trials); any other
-    sampler becomes the base sampler, reseeded in each worker.
+    Returns the keyword arguments of their
+    :class:`~hwaware_optuna._placed.PlacedSampler` and whether each worker
+    reseeds it. A ``HardwareAwareSampler`` keeps its settings (its default
+    base sampler is seeded per trial); any other sampler becomes the base
+    sampler, reseeded in each worker as optuna does per thread.
     """
     if isinstance(sampler, HardwareAwareSampler):
-        seed = None if sampler.seed is None else sampler.seed + serial
         kwargs: dict[str, Any] = {
             "base_sampler": sampler.base_sampler,
             "scheduler": sampler.scheduler,
             "branch_params": sampler.branch_params,
-            "seed": seed,
+            "seed": sampler.seed,
             "complexity_rule": sampler.complexity_rule,
             "family_of": sampler.family_of,
         }
-        return SamplerSettings(kwargs, reseed=sampler.base_sampler is not None)
-    return SamplerSettings({"base_sampler": sampler}, reseed=True)
+        return kwargs, sampler.base_sampler is not None
+    return {"base_sampler": sampler}, True
 
 
-def slot_device(lease: Lease) -> Device:
-    """The leased device as a one-slot device (a CPU slot keeps its share of cores)."""
-    cores = lease.cpu_affinity
-    return dataclasses.replace(
-        lease.device, slots=1, cores=len(cores) if cores else lease.device.cores
-    )
-
-
-def spec_factory(
+def run_spec(
     study: optuna.Study,
     objective: Callable[..., Any],
     *,
     sampler: optuna.samplers.BaseSampler,
+    devices: Sequence[Device],
     node: str,
+    trial_timeout: TrialTimeout,
     oom: OomPolicy,
-    kill_grace_s: float,
-) -> Callable[[Lease, int, str], WorkerSpec]:
-    """Builds each worker's spec; the storage object is pickled along (RDB and journal are)."""
-    verbosity = optuna.logging.get_verbosity()
-
-    def spec_for(lease: Lease, serial: int, folder: str) -> WorkerSpec:
-        return WorkerSpec(
-            storage=study._storage,
-            study_name=study.study_name,
-            objective=objective,
-            sampler=sampler_settings(sampler, serial),
-            device=slot_device(lease),
-            slot_id=lease.slot_id,
-            node=node,
-            state_dir=folder,
-            optuna_verbosity=verbosity,
-            oom=oom,
-            kill_grace_s=kill_grace_s,
-        )
-
-    return spec_for
+) -> RunSpec:
+    """What every worker needs for this run; the storage object is pickled along (RDB and
+    journal storages are picklable)."""
+    kwargs, reseed = sampler_settings(sampler)
+    return RunSpec(
+        storage=study._storage, study_name=study.study_name, objective=objective,
+        sampler=kwargs, reseed=reseed, devices=tuple(devices), node=node,
+        trial_timeout=trial_timeout, oom=oom, optuna_verbosity=optuna.logging.get_verbosity(),
+    )
 
 
-def journal_copy(study: optuna.Study, folder: str | os.PathLike[str]) -> optuna.Study:
-    """Copy an in-memory study into a new journal file in ``folder``; return the copy.
+def _memory_folder() -> str | None:
+    """``/dev/shm`` when it is a writable folder (the journal's fsyncs cost nothing there),
+    else ``None`` (the default temporary folder)."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
-    Logs one INFO message with the file's path. Cost: one write per trial.
+
+@contextmanager
+def journal_copy(study: optuna.Study) -> Iterator[optuna.Study]:
+    """Copy an in-memory study into a journal file in a temporary folder, removed on exit.
+
+    The folder is in ``/dev/shm`` where there is one: the journal syncs every
+    write to disk, which costs milliseconds per write on a busy disk and
+    nothing in memory. Yields the copy; logs one INFO message. Cost: one write
+    per trial.
     """
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study.study_name)
-    path = Path(folder) / f"{safe}-{uuid.uuid4().hex[:8]}.hwaware-journal.log"
-    storage = JournalStorage(JournalFileBackend(str(path)))
-    optuna.copy_study(
-        from_study_name=study.study_name, from_storage=study._storage, to_storage=storage
-    )
-    _log.info(
-        "study %r is in memory, which worker processes cannot share: running it in the "
-        "journal file %s (results are copied back)", study.study_name, path.resolve(),
-    )
-    return optuna.load_study(study_name=study.study_name, storage=storage,
-                             sampler=study.sampler)
-
-
+    with tempfile.TemporaryDirectory(prefix="hwaware-study-", dir=_memory_folder()) as folder:
+        path = Path(folder) / "study.hwaware-journal.log"
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        optuna.copy_study(
+            from_study_name=study.study_name, from_storage=study._storage, to_storage=storage
+        )
+        _log.info(
+            "study %r is in memory, which worker processes cannot share: running it in the "
+            "temporary journal file %s (results are copied back)", study.study_name, path,
+        )
+        yield optuna.load_study(study_name=study.study_name, storage=storage,
+                                sampler=study.sampler)
 @contextmanager
 def sigterm_as_exit() -> Iterator[None]:
     """In the main thread, turn SIGTERM into ``SystemExit(143)`` while the block runs."""

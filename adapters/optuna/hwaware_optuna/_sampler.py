@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from optuna.study import Study
 
     from hwaware_plugins.hardware import Device
+    from hwaware_plugins.hardware._lease import Lease
     from hwaware_plugins.scheduling._history import History
 
 _log = logging.getLogger(__name__)
@@ -180,8 +181,9 @@ class HardwareAwareSampler(BaseSampler):
             self._sync(study, runtime)
             memory_mb = self._memory_need(runtime)
         try:
-            lease = runtime.pool.acquire(
-                memory_mb=memory_mb, timeout=timeout, label=f"{study.study_name}#{trial.number}"
+            lease = self._acquire(
+                runtime, memory_mb=memory_mb, timeout=timeout,
+                label=f"{study.study_name}#{trial.number}",
             )
         except BaseException:
             _abandon(study, trial)
@@ -289,6 +291,13 @@ class HardwareAwareSampler(BaseSampler):
                     state_dir=self.state_dir,
                 )
             return self._runtime
+
+    def _acquire(
+        self, runtime: SamplerRuntime, *, memory_mb: float | None, timeout: float | None,
+        label: str,
+    ) -> Lease:
+        """The trial's device slot: a lease from the pool (a placed worker overrides it)."""
+        return runtime.pool.acquire(memory_mb=memory_mb, timeout=timeout, label=label)
 
     def _sync(self, study: Study, runtime: SamplerRuntime) -> None:
         """Add trials other threads or processes finished; set the scheduler up if needed."""

@@ -13,20 +13,20 @@ from typing import Any
 
 import optuna
 
+from hwaware_optuna._budget import StorageBudget
+from hwaware_optuna._coordinator import Coordinator, Summary
+from hwaware_optuna._oom import OomPolicy
 from hwaware_optuna._optimize_setup import (
     KILL_GRACE_S,
     check_count,
     check_picklable,
     check_seconds,
     node_name,
+    run_spec,
     sigterm_as_exit,
-    spec_factory,
 )
 from hwaware_optuna._sampler import HardwareAwareSampler
-from hwaware_optuna._worker_budget import StorageBudget
-from hwaware_optuna._worker_protocol import OomPolicy
-from hwaware_optuna._worker_supervisor import Summary, Supervisor
-from hwaware_optuna._worker_trials import finished_non_retries
+from hwaware_optuna._trials import finished_non_retries
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.executors._timeouts import TrialTimeout, check_trial_timeout
 from hwaware_plugins.hardware import resolve_devices
@@ -153,10 +153,11 @@ def run_node(
 ) -> Summary:
     """Join a shared study with this node's devices until its trial budget is reached.
 
-    Runs the same per-slot worker processes as :func:`hwaware_optuna.optimize`
-    (one per slot of this node's devices: probed, ``$HWAWARE_DEVICES`` or the
-    ``devices`` file), each with a ``HardwareAwareSampler(seed=seed + n)`` on its
-    slot. ``n_trials`` is the study's total (not this node's): workers stop
+    Runs trials as :func:`hwaware_optuna.optimize` does (one lease per trial,
+    on a :class:`~hwaware_plugins.executors.LocalExecutor` over this node's
+    devices: probed, ``$HWAWARE_DEVICES`` or the ``devices`` file), each
+    placed by a ``HardwareAwareSampler(seed=seed)`` on its slot. ``n_trials``
+    is the study's total (not this node's): this node stops starting trials
     when that many non-retry trials exist in the storage; nodes deciding at the
     same instant may overshoot it by up to one trial each. Each trial records
     this node's name in ``hwaware:node`` (default: the devices' host).
@@ -183,28 +184,26 @@ def run_node(
     sampler = HardwareAwareSampler(seed=seed)
     study = load_shared_study(opened, study_name, sampler)
     pool = DevicePool(resolved)
-    slots = sum(capacity.slots_free for capacity in pool.free_capacity().values())
     name = node or node_name(resolved)
-    _log.info("node %s joins study %r with %d slots", name, study_name, slots)
+    _log.info("node %s joins study %r with %d devices", name, study_name, len(resolved))
     oom = OomPolicy(max_retries=max_retries, memory_fraction=pool.memory_fraction,
                     devices=tuple(resolved))
+
     def trial_ended(summary: Summary) -> None:
         if progress is not None:
             progress(finished_non_retries(study._storage, study._study_id), summary)
 
-    supervisor = Supervisor(
+    coordinator = Coordinator(
         study,
         pool=pool,
-        spec_for=spec_factory(study, function, sampler=sampler, node=name, oom=oom,
-                              kill_grace_s=KILL_GRACE_S),
+        spec=run_spec(study, function, sampler=sampler, devices=resolved, node=name,
+                      trial_timeout=trial_timeout, oom=oom),
         budget=StorageBudget(study._storage, study._study_id, n_trials),
         node=name,
-        max_workers=max(1, slots),
         timeout=timeout,
-        trial_timeout=trial_timeout,
         max_retries=max_retries,
         kill_grace_s=KILL_GRACE_S,
         on_trial_end=trial_ended,
     )
     with sigterm_as_exit():
-        return supervisor.run()
+        return coordinator.run()

@@ -1,13 +1,14 @@
-"""Storage-side bookkeeping of a supervisor: trials for its workers, failures, retries.
+"""Storage-side bookkeeping of ``optimize``/``hwaware worker``: trials, owners, failures, retries.
 
-The supervisor makes each trial RUNNING itself (a new one, or a queued one it
-claims) and stamps it with the worker process that will run it
-(:func:`worker_stamp`) before the worker hears of it, so a trial is never
-RUNNING without a known owner: a worker that dies at any point has its trial
-failed, and on restart the trials of workers that died with their supervisor
-are found by pid (:func:`fail_trials_of_dead_workers`). Everything goes through
-optuna's storage interface, so it works the same on RDB (PostgreSQL), journal
-(file, Redis) and in-memory storages.
+The coordinator makes each trial RUNNING itself (a new one, or a queued one it
+claims) stamped with its own process as owner (:func:`worker_stamp`), before it
+hands the trial id to the executor; the worker process that takes the trial
+re-stamps it with its own pid. So a trial is never RUNNING without a known
+owner: a worker that dies at any point has its trial failed, and on restart the
+trials whose owner died with an earlier run are found by pid
+(:func:`fail_trials_of_dead_workers`). Everything goes through optuna's public
+storage interface, so it works the same on RDB (PostgreSQL), journal (file,
+Redis) and in-memory storages.
 """
 
 from __future__ import annotations
@@ -22,14 +23,6 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hwaware_optuna import _attrs
-from hwaware_optuna._worker_protocol import (
-    FAIL_REASON,
-    NODE,
-    OOM_ACTION,
-    RETRY,
-    WORKER_PID,
-    WORKER_STARTED,
-)
 from hwaware_plugins.hardware._leasefile import (
     process_create_time,
     process_start_ticks,
@@ -38,14 +31,37 @@ from hwaware_plugins.hardware._leasefile import (
 
 _log = logging.getLogger("hwaware_optuna")
 
+NODE = _attrs.PREFIX + "node"
+"""User attribute: the node (``hwaware worker --node``, default its devices' host) that ran it."""
+WORKER_PID = _attrs.PREFIX + "worker_pid"
+"""User attribute: the process that owns the RUNNING trial: the coordinator that made it
+RUNNING, then the worker process that runs it (written when the worker takes it)."""
+WORKER_STARTED = _attrs.PREFIX + "worker_started"
+"""User attribute: ``[create time, start ticks or None]`` of that process, so a restart on
+the same node can tell it died even when its pid was reused."""
+OBJECTIVE_STARTED = _attrs.PREFIX + "objective_started"
+"""User attribute: the wall-clock time (``time.time()``) the trial's objective started
+(placement done); a crash before it is reported as dying before the objective."""
+MEMORY_NEED = _attrs.PREFIX + "memory_need_mb"
+"""User attribute: device memory (MiB) the trial needs after running out of memory;
+only a device whose memory budget holds it takes the trial's retry."""
+OOM_ACTION = _attrs.PREFIX + "oom_action"
+"""User attribute of a trial that ran out of device memory: what happens next
+(``re-placing with N MiB`` or ``not re-placed: ...``)."""
+FAIL_REASON = _attrs.PREFIX + "fail_reason"
+"""User attribute of a failed trial: ``crash: ...``, ``timeout: ...``, ``interrupted``,
+``oom: ...`` or ``error: ...``."""
+RETRY = _attrs.PREFIX + "retry"
+"""User attribute of a re-enqueued trial: how many times its configuration was retried."""
+
 _OWN_KEYS: tuple[str, ...] = (
-    FAIL_REASON, OOM_ACTION, WORKER_PID, WORKER_STARTED, *_attrs.STALE_KEYS
+    FAIL_REASON, OOM_ACTION, WORKER_PID, WORKER_STARTED, OBJECTIVE_STARTED, *_attrs.STALE_KEYS
 )
 """User attributes of a failed trial a retry must not inherit."""
 
 
 def worker_stamp(pid: int, node: str) -> dict[str, Any]:
-    """The user attributes naming the worker process that runs a trial: node, pid, start.
+    """The user attributes naming the process that owns a trial: node, pid, start.
 
     Cost: two small reads under ``/proc``.
     """
@@ -100,11 +116,6 @@ def heartbeat_interval(storage: Any) -> float | None:
     getter = getattr(storage, "get_heartbeat_interval", None)
     interval = getter() if callable(getter) else None
     return float(interval) if isinstance(interval, int | float) and interval > 0 else None
-
-
-def record_heartbeat(storage: Any, trial_id: int) -> None:
-    """Record a heartbeat for ``trial_id`` (on a storage with a heartbeat). One storage write."""
-    storage.record_heartbeat(trial_id)
 
 
 def single_node_storage(storage: Any) -> bool:

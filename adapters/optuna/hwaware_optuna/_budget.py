@@ -1,14 +1,17 @@
-"""How many trials a supervisor may still start: counted locally, or in the shared storage."""
+"""How many trials a coordinator (``optimize``, ``hwaware worker``) may still start.
+
+Counted locally, or in the shared storage.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from hwaware_optuna._worker_trials import started_non_retries
+from hwaware_optuna._trials import started_non_retries
 
 
 class Budget(Protocol):
-    """Decides whether a supervisor may start another non-retry trial.
+    """Decides whether a coordinator may start another non-retry trial.
 
     Queued retries (optuna's ``retry_history``) always run on top of the budget.
     """
@@ -18,15 +21,15 @@ class Budget(Protocol):
         ...
 
     def started(self, retry: bool) -> None:
-        """The supervisor gave a worker a trial (``retry``: a queued retry)."""
+        """The coordinator handed a trial to the executor (``retry``: a queued retry)."""
         ...
 
 
 class LocalBudget:
     """Exactly ``n_trials`` non-retry trials (``None``: no limit); retries come on top.
 
-    Exact because one supervisor starts every trial. Not thread-safe (the
-    supervisor's loop is its only user). Cost: O(1).
+    Exact because one coordinator starts every trial. Not thread-safe (the
+    coordinator loop is its only user). Cost: O(1).
     """
 
     def __init__(self, n_trials: int | None) -> None:
@@ -44,7 +47,7 @@ class LocalBudget:
 class StorageBudget:
     """At most ``total`` non-retry trials in the whole study, counted in its storage.
 
-    Queued retries are started on top. Supervisors on several nodes share the
+    Queued retries are started on top. Coordinators on several nodes share the
     count through the storage; two nodes deciding at the same instant may each
     start the last trial, so the study can end up to (nodes - 1) trials over
     (as with optuna's ``MaxTrialsCallback``); on one node it is exact.

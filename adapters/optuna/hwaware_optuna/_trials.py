@@ -23,6 +23,16 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hwaware_optuna import _attrs
+from hwaware_plugins.attrs import (
+    FAIL_REASON,
+    NODE,
+    OBJECTIVE_STARTED,
+    OOM_ACTION,
+    RETRY,
+    WORKER_PID,
+    WORKER_STARTED,
+)
+from hwaware_plugins.attrs import MEMORY_NEED_MB as MEMORY_NEED
 from hwaware_plugins.hardware._leasefile import (
     process_create_time,
     process_start_ticks,
@@ -31,28 +41,10 @@ from hwaware_plugins.hardware._leasefile import (
 
 _log = logging.getLogger("hwaware_optuna")
 
-NODE = _attrs.PREFIX + "node"
-"""User attribute: the node (``hwaware worker --node``, default its devices' host) that ran it."""
-WORKER_PID = _attrs.PREFIX + "worker_pid"
-"""User attribute: the process that owns the RUNNING trial: the coordinator that made it
-RUNNING, then the worker process that runs it (written when the worker takes it)."""
-WORKER_STARTED = _attrs.PREFIX + "worker_started"
-"""User attribute: ``[create time, start ticks or None]`` of that process, so a restart on
-the same node can tell it died even when its pid was reused."""
-OBJECTIVE_STARTED = _attrs.PREFIX + "objective_started"
-"""User attribute: the wall-clock time (``time.time()``) the trial's objective started
-(placement done); a crash before it is reported as dying before the objective."""
-MEMORY_NEED = _attrs.PREFIX + "memory_need_mb"
-"""User attribute: device memory (MiB) the trial needs after running out of memory;
-only a device whose memory budget holds it takes the trial's retry."""
-OOM_ACTION = _attrs.PREFIX + "oom_action"
-"""User attribute of a trial that ran out of device memory: what happens next
-(``re-placing with N MiB`` or ``not re-placed: ...``)."""
-FAIL_REASON = _attrs.PREFIX + "fail_reason"
-"""User attribute of a failed trial: ``crash: ...``, ``timeout: ...``, ``interrupted``,
-``oom: ...`` or ``error: ...``."""
-RETRY = _attrs.PREFIX + "retry"
-"""User attribute of a re-enqueued trial: how many times its configuration was retried."""
+__all__ = [
+    "FAIL_REASON", "MEMORY_NEED", "NODE", "OBJECTIVE_STARTED", "OOM_ACTION", "RETRY",
+    "WORKER_PID", "WORKER_STARTED",
+]  # re-exported keys of hwaware_plugins.attrs, the one table
 
 _OWN_KEYS: tuple[str, ...] = (
     FAIL_REASON, OOM_ACTION, WORKER_PID, WORKER_STARTED, OBJECTIVE_STARTED, *_attrs.STALE_KEYS

@@ -3,8 +3,9 @@
 Rank 0 runs in the calling process on the caller's own objects (so a trial
 object, the caller's model and its return value need no pickling); ranks
 1..N-1 are spawned processes that import ``fn`` by name and each unpickle a
-private replica of the arguments (nothing is shared with the caller). All ranks meet in a TCP key-value store the caller hosts,
-which also backs the real-time shared cursor of adaptive dispatch.
+private replica of the arguments (nothing is shared with the caller). All
+ranks meet in a TCP key-value store the caller hosts, which also backs the
+real-time shared cursor of adaptive dispatch.
 """
 
 from __future__ import annotations

@@ -52,9 +52,8 @@ class _PruneAtOnce:
 def test_a_pruned_fit_logs_no_rank_failure(caplog: pytest.LogCaptureFixture) -> None:
     train, val = digits_split(0)
     model = torch.nn.Linear(64, 10)
-    with caplog.at_level(logging.DEBUG, logger="hwaware_plugins"):
-        with pytest.raises(PrunedError):
-            fit(model, train, world_size=2, epochs=1, val_dataset=val, trial=_PruneAtOnce())
+    with caplog.at_level(logging.DEBUG, logger="hwaware_plugins"), pytest.raises(PrunedError):
+        fit(model, train, world_size=2, epochs=1, val_dataset=val, trial=_PruneAtOnce())
     loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert loud == []
     assert any("pruned" in r.getMessage() for r in caplog.records)

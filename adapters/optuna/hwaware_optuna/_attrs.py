@@ -10,6 +10,8 @@ rebuild the scheduler's view:
   ``hwaware:uuid``, ``hwaware:host``, ``hwaware:slot_id`` and
   ``hwaware:subspace`` (``"*"`` while trials explore freely);
 - at the end: ``hwaware:runtime_s`` (seconds the lease was held);
+- by :class:`~hwaware_optuna.CostAwarePruner`, at each report: ``hwaware:step_s``
+  (seconds per step, timed between reports);
 - by the objective, optionally: ``hwaware:peak_memory_mb`` (see
   :func:`report_peak_memory`).
 """
@@ -38,11 +40,12 @@ SLOT_ID = PREFIX + "slot_id"
 SUBSPACE = PREFIX + "subspace"
 RUNTIME_S = PREFIX + "runtime_s"
 PEAK_MEMORY_MB = PREFIX + "peak_memory_mb"
+STEP_S = PREFIX + "step_s"
 
 FREE = "*"
 """The subspace label of a trial that explored the whole space (nothing learned yet)."""
 
-STALE_KEYS: tuple[str, ...] = (RUNTIME_S, PEAK_MEMORY_MB)
+STALE_KEYS: tuple[str, ...] = (RUNTIME_S, PEAK_MEMORY_MB, STEP_S)
 """Keys a copied trial may carry from its original; a new placement resets them."""
 
 _STATES: dict[TrialState, str] = {

@@ -74,11 +74,17 @@ def resolve_devices(
     - a path: a declared-device file (:func:`load_declared_devices`);
     - a sequence of :class:`Device`: a copy, checked to hold only devices with unique ids.
 
-    :raises DeviceConfigError: invalid file, empty list, non-Device items or duplicate ids.
+    :raises DeviceConfigError: an empty path, invalid file, empty list, non-Device items or
+        duplicate ids.
     """
     if devices is None:
         declared = os.environ.get(DEVICES_ENV)
         return load_declared_devices(declared) if declared else discover_devices(None)
+    if isinstance(devices, str) and not devices.strip():
+        raise DeviceConfigError(
+            "devices is an empty string; pass a declared-device TOML file path, a list of "
+            "Device, or None to probe this machine"
+        )
     if isinstance(devices, str | os.PathLike):
         return load_declared_devices(devices)
     if isinstance(devices, Mapping | bytes) or not isinstance(devices, Sequence):

@@ -408,7 +408,6 @@ class HardwareAwareSampler(BaseSampler):
             _devices.unregister(study._storage, trial._trial_id)
             placement.lease.release()
 
-
     def _note_params(self, params: dict[str, Any]) -> None:
         """Warn once when declared branch parameters never appear in completed trials."""
         with self._lock:

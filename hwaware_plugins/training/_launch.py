@@ -163,12 +163,29 @@ def _run_rank(
         backend=job.backend,
     )
     try:
-        return fn(_current, *args)
+        result = fn(_current, *args)
+        if owns_group and job.world_size > 1:
+            _leave_together(dist)
+        return result
     finally:
         _current = None
         if owns_group:
             dist.destroy_process_group()
         torch.set_num_threads(threads)
+
+
+def _leave_together(dist: Any) -> None:
+    """Wait for every rank before tearing the group down.
+
+    A rank whose ``fn`` returns at once would otherwise close its connections
+    while a peer is still completing gloo's connection mesh, and the peer fails
+    with "Connection closed by peer". A peer that failed instead makes the
+    barrier fail: that is ignored here, the peer reports its own error.
+    """
+    try:
+        dist.barrier()
+    except Exception:
+        _log.debug("barrier before leaving failed; a peer reports why", exc_info=True)
 
 
 def _child_main(payload: bytes, rank: int, job: _Job, port: int, queue: Any) -> None:

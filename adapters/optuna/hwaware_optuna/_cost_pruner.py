@@ -32,6 +32,7 @@ average it out.
 """
 
 _now = time.monotonic  # the clock steps are timed with (tests replace it)
+_KEEP_CLOCKS = 64  # per-trial clocks kept before those of finished trials are dropped
 
 
 def per_step_seconds(
@@ -161,7 +162,9 @@ class CostAwarePruner(BasePruner):
             return False
         step_s = self._measure(study, trial, step)
         keep = peer_filter(study, trial, per_device_class=True)
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        trials = study.get_trials(deepcopy=False)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        self._forget_finished(study, trials)
         peers = [t for t in complete if keep(t)]
         spent = 0.0
         if trial.datetime_start is not None:
@@ -196,6 +199,16 @@ class CostAwarePruner(BasePruner):
         if fresh:
             self._store(study, trial, cost)
         return cost if measured >= MIN_MEASURED_STEPS else None
+
+    def _forget_finished(self, study: Study, trials: Sequence[FrozenTrial]) -> None:
+        """Drop the clocks of finished trials once there are more than :data:`_KEEP_CLOCKS`."""
+        if len(self._clocks) <= _KEEP_CLOCKS:
+            return
+        storage = id(study._storage)
+        with self._lock:
+            for t in trials:
+                if t.state.is_finished():
+                    self._clocks.pop((storage, t._trial_id), None)
 
     @staticmethod
     def _store(study: Study, trial: FrozenTrial, cost: float) -> None:

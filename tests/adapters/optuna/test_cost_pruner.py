@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import pickle
 from typing import Any
 
 import optuna
@@ -176,3 +177,21 @@ def test_bad_settings_raise_at_use(
     pruner = CostAwarePruner(**kwargs)
     with pytest.raises(ConfigError, match=message):
         pruner.prune(study, _running(step=1, seconds_ago=1.0))
+
+
+def test_clocks_of_finished_trials_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_cost_pruner, "_KEEP_CLOCKS", 3)
+    pruner = CostAwarePruner()
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        for step in range(3):
+            trial.report(0.5, step)
+            trial.should_prune()
+        return 0.5
+
+    study = optuna.create_study(pruner=pruner)
+    study.optimize(objective, n_trials=10)
+    assert len(pruner._clocks) <= 4
+    assert all(t.user_attrs["hwaware:step_s"] >= 0 for t in study.trials)
+    twin = pickle.loads(pickle.dumps(pruner))
+    assert twin._clocks == {} and twin.k_median == pruner.k_median

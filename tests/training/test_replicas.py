@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import optuna
 import pytest
 import torch
+from optuna.pruners import ThresholdPruner
+from optuna.trial import TrialState
 
 from hwaware_plugins.cli._bench_sgd import digits_split
-from hwaware_plugins.training import PrunedError, fit, launch
+from hwaware_plugins.training import fit, launch
 
 from . import _ranks
 
@@ -41,19 +44,27 @@ def test_fit_with_the_model_built_in_the_caller_is_deterministic() -> None:
     assert values[-1] is not None and values[-1] > 0.8
 
 
-class _PruneAtOnce:
-    def report(self, value: float, step: int) -> None:
-        pass
-
-    def should_prune(self) -> bool:
-        return True
-
-
-def test_a_pruned_fit_logs_no_rank_failure(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_pruned_optuna_fit_trial_is_not_reported_as_a_failure(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: every pruned ``fit`` trial printed "rank 1 failed: Traceback"."""
     train, val = digits_split(0)
-    model = torch.nn.Linear(64, 10)
-    with caplog.at_level(logging.DEBUG, logger="hwaware_plugins"), pytest.raises(PrunedError):
-        fit(model, train, world_size=2, epochs=1, val_dataset=val, trial=_PruneAtOnce())
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        model = torch.nn.Linear(64, 10)
+        lr = trial.suggest_float("lr", 0.01, 0.1)
+        result = fit(
+            model, train, world_size=2, epochs=1, val_dataset=val, trial=trial,
+            optimizer_options={"lr": lr},
+        )
+        return float(result.history[-1].value or 0.0)
+
+    study = optuna.create_study(direction="maximize", pruner=ThresholdPruner(lower=1.1))
+    with caplog.at_level(logging.DEBUG, logger="hwaware_plugins"):
+        study.optimize(objective, n_trials=1)
+    assert study.trials[0].state == TrialState.PRUNED
     loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert loud == []
     assert any("pruned" in r.getMessage() for r in caplog.records)
+    stderr = capfd.readouterr().err
+    assert "failed" not in stderr and "Traceback" not in stderr

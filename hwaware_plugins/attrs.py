@@ -61,6 +61,7 @@ RETRY_OF: Final = PREFIX + "retry_of"
 MEMORY_NEED_MB: Final = PREFIX + "memory_need_mb"
 OOM_ACTION: Final = PREFIX + "oom_action"
 OBJECTIVE_STARTED: Final = PREFIX + "objective_started"
+STEP_S: Final = PREFIX + "step_s"
 CHAOS_TRIAL: Final = PREFIX + "chaos_trial"
 
 FREE: Final = "*"
@@ -69,6 +70,6 @@ FREE: Final = "*"
 ALL_KEYS: Final[tuple[str, ...]] = (
     TRIAL, DEVICE_ID, DEVICE_CLASS, DEVICE_KIND, UUID, HOST, SLOT_ID, SUBSPACE, RUNTIME_S,
     PEAK_MEMORY_MB, FAIL_REASON, STATE, ATTEMPTS, NODE, WORKER_PID, WORKER_STARTED, RETRY,
-    RETRY_OF, MEMORY_NEED_MB, OOM_ACTION, OBJECTIVE_STARTED, CHAOS_TRIAL,
+    RETRY_OF, MEMORY_NEED_MB, OOM_ACTION, OBJECTIVE_STARTED, STEP_S, CHAOS_TRIAL,
 )  # fmt: skip
 """Every key of the table, for documentation and checks."""

@@ -139,14 +139,19 @@ def resolve_devices(
     - a sequence of :class:`Device`: a copy, checked to hold only devices with unique ids.
 
     :param remote_devices: ``"skip"`` or ``"simulate"``, overriding a file's setting.
-    :raises DeviceConfigError: invalid file, a file with no device on this host,
-        empty list, non-Device items or duplicate ids.
+    :raises DeviceConfigError: an empty path, invalid file, a file with no device on
+        this host, empty list, non-Device items or duplicate ids.
     """
     if devices is None:
         declared = os.environ.get(DEVICES_ENV)
         if not declared:
             return discover_devices(None)
         devices = declared
+    if isinstance(devices, str) and not devices.strip():
+        raise DeviceConfigError(
+            "devices is an empty string; pass a declared-device TOML file path, a list of "
+            "Device, or None to probe this machine"
+        )
     if isinstance(devices, str | os.PathLike):
         return local_declared_devices(read_declared_file(devices), remote_devices=remote_devices)
     if isinstance(devices, Mapping | bytes) or not isinstance(devices, Sequence):

@@ -1,9 +1,11 @@
 """Start one training rank per device: spawned processes on one host, or under torchrun.
 
-Rank 0 runs in the calling process (so a trial object, the caller's model and
-its return value need no pickling); ranks 1..N-1 are spawned processes that
-import ``fn`` by name. All ranks meet in a TCP key-value store the caller hosts,
-which also backs the real-time shared cursor of adaptive dispatch.
+Rank 0 runs in the calling process on the caller's own objects (so a trial
+object, the caller's model and its return value need no pickling); ranks
+1..N-1 are spawned processes that import ``fn`` by name and each unpickle a
+private replica of the arguments (nothing is shared with the caller). All
+ranks meet in a TCP key-value store the caller hosts, which also backs the
+real-time shared cursor of adaptive dispatch.
 """
 
 from __future__ import annotations
@@ -161,7 +163,10 @@ def _run_rank(
         backend=job.backend,
     )
     try:
-        return fn(_current, *args)
+        result = fn(_current, *args)
+        if owns_group and job.world_size > 1:
+            _leave_together(dist)
+        return result
     finally:
         _current = None
         if owns_group:
@@ -169,24 +174,61 @@ def _run_rank(
         torch.set_num_threads(threads)
 
 
-def _child_main(
-    fn: Callable[..., Any], args: tuple[Any, ...], rank: int, job: _Job, port: int, queue: Any
-) -> None:
+def _leave_together(dist: Any) -> None:
+    """Wait for every rank before tearing the group down.
 
+    A rank whose ``fn`` returns at once would otherwise close its connections
+    while a peer is still completing gloo's connection mesh, and the peer fails
+    with "Connection closed by peer". A peer that failed instead makes the
+    barrier fail: that is ignored here, the peer reports its own error.
+    """
     try:
+        dist.barrier()
+    except Exception:
+        _log.debug("barrier before leaving failed; a peer reports why", exc_info=True)
+
+
+def _child_main(payload: bytes, rank: int, job: _Job, port: int, queue: Any) -> None:
+    """A spawned rank: unpickle its own replica of ``fn`` and the arguments, run, report.
+
+    The arguments arrive as plain pickle bytes made in the caller before any rank
+    ran, so each rank owns a private copy: no tensor storage is shared with the
+    caller or with another rank. The result goes back as pickle bytes for the
+    same reason.
+    """
+    try:
+        fn, args = pickle.loads(payload)
         store = _c10d().TCPStore(
             "127.0.0.1", port, job.world_size, is_master=False,
             timeout=timedelta(seconds=job.timeout_s),
         )
         result = _run_rank(fn, args, rank, job, store)
-        queue.put((rank, True, result))
+        queue.put((rank, True, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
     except BaseException as exc:
         text = "".join(traceback.format_exception(exc))
         try:
-            payload: Any = pickle.dumps(exc)
+            error: Any = pickle.dumps(exc)
         except Exception:
-            payload = None
-        queue.put((rank, False, (f"{type(exc).__name__}: {exc}", text, payload)))
+            error = None
+        queue.put((rank, False, (f"{type(exc).__name__}: {exc}", text, error)))
+
+
+def _replica_payload(fn: Callable[..., Any], args: tuple[Any, ...]) -> bytes:
+    """``(fn, args)`` as plain pickle bytes: every spawned rank rebuilds its own replica.
+
+    Plain :mod:`pickle` copies tensor data; ``torch.multiprocessing`` would move
+    the caller's CPU tensors into shared memory and let every rank step the
+    same storage. Cost: one serialisation of the arguments (not one per rank).
+
+    :raises ConfigError: ``fn`` or an argument cannot be pickled.
+    """
+    try:
+        return pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise ConfigError(
+            f"cannot send {fn!r} and its args to the other ranks ({exc}); pass a "
+            "module-level function and picklable arguments"
+        ) from exc
 
 
 def launch(
@@ -210,8 +252,12 @@ def launch(
     ``"real"`` (sleeps) for demos. Under torchrun (``RANK``/``WORLD_SIZE`` set)
     it runs only this process's rank and the returned list holds ``None`` for
     the others. ``fn`` must be importable by name (a module-level function) so
-    spawned ranks can find it. ``timeout_s`` bounds every collective and store
-    wait. Cost: one process start (an interpreter plus torch) per extra rank.
+    spawned ranks can find it. Rank 0 gets ``args`` as given; every spawned
+    rank gets its own copy, pickled once before any rank starts (plain pickle:
+    CPU tensors are copied, never moved to shared memory), so no rank sees
+    another's changes. ``timeout_s`` bounds every collective and store wait.
+    Cost: one pickling of ``args``, and one process start (an interpreter plus
+    torch) and unpickling per extra rank.
 
     :raises ConfigError: inconsistent arguments.
     :raises HwawareError: a spawned rank failed (its traceback is logged).
@@ -234,22 +280,14 @@ def launch(
         "127.0.0.1", 0, job.world_size, is_master=True, wait_for_workers=False,
         timeout=timedelta(seconds=job.timeout_s),
     )
+    payload = _replica_payload(fn, tuple(args)) if job.world_size > 1 else b""
     mp = torch.multiprocessing.get_context("spawn")
     queue = mp.Queue()
     children = []
-    try:
-        for rank in range(1, job.world_size):
-            child = mp.Process(
-                target=_child_main, args=(fn, tuple(args), rank, job, store.port, queue)
-            )
-            child.start()
-            children.append(child)
-    except (pickle.PicklingError, AttributeError, TypeError) as exc:
-        for child in children:
-            child.terminate()
-        raise ConfigError(
-            f"cannot send {fn!r} to the other ranks ({exc}); pass a module-level function"
-        ) from exc
+    for rank in range(1, job.world_size):
+        child = mp.Process(target=_child_main, args=(payload, rank, job, store.port, queue))
+        child.start()
+        children.append(child)
     results = [None] * job.world_size
     try:
         results[0] = _run_rank(fn, tuple(args), 0, job, store)
@@ -285,7 +323,7 @@ def _collect(
             continue
         pending.pop(rank, None)
         if ok:
-            results[rank] = value
+            results[rank] = pickle.loads(value)
         else:
             failures[rank] = _child_error(rank, *value)
     for rank, child in enumerate(children, start=1):
@@ -298,14 +336,30 @@ def _collect(
     return [failures[r] for r in sorted(failures)]
 
 
+def _is_pruning(error: object) -> bool:
+    """Whether ``error`` is a trial being pruned (ours or a framework's ``TrialPruned``)."""
+    from hwaware_plugins.training._prune import PrunedError
+
+    return isinstance(error, PrunedError) or type(error).__name__ == "TrialPruned"
+
+
 def _child_error(rank: int, line: str, text: str, payload: bytes | None) -> BaseException:
-    _log.error("rank %d failed:\n%s", rank, text)
+    """Turn a spawned rank's failure report into the exception ``launch`` raises.
+
+    A pruned trial is not a failure: it is returned as is and logged at debug
+    level only. Any other error is logged with the rank's traceback.
+    """
+    error: Any = None
     if payload is not None:
         try:
             error = pickle.loads(payload)
         except Exception:
             error = None
-        if isinstance(error, HwawareError) or type(error).__name__ == "TrialPruned":
-            return error  # type: ignore[no-any-return]
+    if _is_pruning(error):
+        _log.debug("rank %d stopped: the trial was pruned", rank)
+        return error  # type: ignore[no-any-return]
+    _log.error("rank %d failed:\n%s", rank, text)
+    if isinstance(error, HwawareError):
+        return error
     first = line.splitlines()[0] if line else "unknown error"
     return HwawareError(f"rank {rank} failed: {first} (traceback logged)")

@@ -58,3 +58,10 @@ def merge_state(ctx: RankContext, optimizer_state: str) -> dict[str, Any]:
         "weight": model.weight.detach()[0].tolist(),
         "momentum": None if buffer is None else buffer[0].tolist(),
     }
+
+
+def add_on_rank1(ctx: RankContext, t: torch.Tensor) -> float:
+    """Rank 1 adds 100 to its ``t`` in place; every rank returns the sum it sees."""
+    if ctx.rank == 1:
+        t.add_(100.0)
+    return float(t.sum())

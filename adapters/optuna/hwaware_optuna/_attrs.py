@@ -13,6 +13,8 @@ rebuild the scheduler's view:
   ``hwaware:uuid``, ``hwaware:host``, ``hwaware:slot_id`` and
   ``hwaware:subspace`` (``"*"`` while trials explore freely);
 - at the end: ``hwaware:runtime_s`` (seconds the lease was held);
+- by :class:`~hwaware_optuna.CostAwarePruner`, at each report: ``hwaware:step_s``
+  (seconds per step, timed between reports);
 - by the objective, optionally: ``hwaware:peak_memory_mb`` (see
   :func:`report_peak_memory`).
 """
@@ -38,6 +40,7 @@ from hwaware_plugins.attrs import (
     PREFIX,
     RUNTIME_S,
     SLOT_ID,
+    STEP_S,
     SUBSPACE,
     TRIAL,
     UUID,
@@ -46,12 +49,12 @@ from hwaware_plugins.errors import ConfigError
 
 __all__ = [
     "DEVICE_CLASS", "DEVICE_ID", "DEVICE_KIND", "FREE", "HOST", "PEAK_MEMORY_MB", "PREFIX",
-    "RUNTIME_S", "SLOT_ID", "STALE_KEYS", "SUBSPACE", "TRIAL", "UUID", "Outcome",
+    "RUNTIME_S", "SLOT_ID", "STALE_KEYS", "STEP_S", "SUBSPACE", "TRIAL", "UUID", "Outcome",
     "device_class_of", "first_objective_loss", "is_placed", "outcome_of", "report_peak_memory",
     "runtime_of",
 ]  # fmt: skip
 
-STALE_KEYS: tuple[str, ...] = (RUNTIME_S, PEAK_MEMORY_MB)
+STALE_KEYS: tuple[str, ...] = (RUNTIME_S, PEAK_MEMORY_MB, STEP_S)
 """Keys a copied trial may carry from its original; a new placement resets them."""
 
 _STATES: dict[TrialState, str] = {

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from hwaware_optuna._runtime import (
     set_up_scheduler,
 )
 from hwaware_optuna._view import StudyView, TrialFilter, as_study
+from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.events import TrialFinished, TrialPlaced, emit
 
 if TYPE_CHECKING:
@@ -43,6 +45,9 @@ _log = logging.getLogger(__name__)
 
 MEMORY_HEADROOM = 1.2
 """With ``packing="memory"``, a trial asks for this times the largest peak memory reported."""
+
+UNSEEN_BRANCH_TRIALS = 10
+"""Completed trials after which a declared ``branch_params`` name none of them used is warned of."""
 
 
 class HardwareAwareSampler(BaseSampler):
@@ -81,7 +86,18 @@ class HardwareAwareSampler(BaseSampler):
     trial list is filtered once per trial (one predicate per past trial).
     Measured: about 0.6 ms per trial, see ``benchmarks/bench_optuna_overhead.py``.
 
-    Arguments are stored as given and validated at the first trial.
+    Arguments are stored as given and validated at first use (the first
+    trial, or ``reseed_rng``): a bad one raises a one-line ``ConfigError``
+    (or ``DeviceConfigError``, ``UnknownComponentError``) and the trial being
+    started is marked failed, so no RUNNING trial is left in the storage.
+    A ``branch_params`` name that none of the first
+    :data:`UNSEEN_BRANCH_TRIALS` completed trials suggested is warned of once.
+
+    Picklable and deep-copyable (Optuna's FAQ way of saving a sampler,
+    ``joblib.dump(study)``, Ray Tune): the copy keeps the arguments and the
+    base sampler's state and rebuilds its pool, scheduler and history from the
+    study's storage at its next trial. Leases of trials running while it was
+    pickled stay with the original.
 
     :param base_sampler: samples inside the subspace (default ``TPESampler(seed=seed)``).
     :param scheduler: a registered scheduler name (``"hwaware"``, ``"shadho"``,
@@ -135,9 +151,26 @@ class HardwareAwareSampler(BaseSampler):
         self._lock = threading.Lock()
         self._runtime: SamplerRuntime | None = None
         self._placements: dict[int, Placement] = {}
+        self._unseen_branches: set[str] | None = None
+        self._completed = 0
 
     def __str__(self) -> str:
         return f"HardwareAwareSampler({self._base})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The arguments and the base sampler; not the lock, pool, leases or history."""
+        with self._lock:
+            state = self.__dict__.copy()
+        for name in ("_lock", "_runtime", "_placements"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore the arguments; the working parts are rebuilt at the next trial."""
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._runtime = None
+        self._placements = {}
 
     @property
     def branch_names(self) -> frozenset[str]:
@@ -169,18 +202,26 @@ class HardwareAwareSampler(BaseSampler):
     # -- optuna's sampler interface ------------------------------------------------------------
 
     def reseed_rng(self) -> None:
-        """Reseed the base sampler (optuna calls it per thread with ``n_jobs > 1``)."""
+        """Reseed the base sampler (optuna calls it per thread with ``n_jobs > 1``).
+
+        :raises ConfigError: ``base_sampler`` is not an optuna sampler.
+        """
+        _check_base(self._base)
         self._base.reseed_rng()
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        """Lease a device, choose the subspace, record the placement; see the class doc."""
-        runtime = self._get_runtime()
-        timeout = check_lease_timeout(self.lease_timeout)
-        with self._lock:
-            runtime.check_study(study._storage, study._study_id)
-            self._sync(study, runtime)
-            memory_mb = self._memory_need(runtime)
+        """Lease a device, choose the subspace, record the placement; see the class doc.
+
+        Any error (a bad argument, no device within ``lease_timeout``) marks the
+        trial failed before it propagates, so it does not stay RUNNING.
+        """
         try:
+            runtime = self._get_runtime()
+            timeout = check_lease_timeout(self.lease_timeout)
+            with self._lock:
+                runtime.check_study(study._storage, study._study_id)
+                self._sync(study, runtime)
+                memory_mb = self._memory_need(runtime)
             lease = self._acquire(
                 runtime, memory_mb=memory_mb, timeout=timeout,
                 label=f"{study.study_name}#{trial.number}",
@@ -280,6 +321,8 @@ class HardwareAwareSampler(BaseSampler):
     def _get_runtime(self) -> SamplerRuntime:
         with self._lock:
             if self._runtime is None:
+                _check_base(self._base)
+                _check_family_of(self.family_of)
                 self._runtime = build_runtime(
                     devices=self.devices,
                     scheduler=self.scheduler,
@@ -342,6 +385,8 @@ class HardwareAwareSampler(BaseSampler):
                 study._storage.set_trial_user_attr(trial._trial_id, _attrs.RUNTIME_S, runtime_s)
             except Exception:  # the trial must still end and free its device
                 _log.warning("trial %d: could not store its runtime", trial.number, exc_info=True)
+            if state == TrialState.COMPLETE:
+                self._note_params(trial.params)
             outcome = _attrs.outcome_of(
                 trial, study.directions, state=state, values=values, runtime_s=runtime_s
             )
@@ -371,6 +416,45 @@ class HardwareAwareSampler(BaseSampler):
         finally:
             _devices.unregister(study._storage, trial._trial_id)
             placement.lease.release()
+
+    def _note_params(self, params: dict[str, Any]) -> None:
+        """Warn once when declared branch parameters never appear in completed trials."""
+        with self._lock:
+            if self._unseen_branches is None:
+                declared = self.branch_params or ()
+                self._unseen_branches = {n for n in declared if isinstance(n, str)}
+            if not self._unseen_branches:
+                return
+            self._unseen_branches -= params.keys()
+            self._completed += 1
+            if self._completed < UNSEEN_BRANCH_TRIALS or not self._unseen_branches:
+                return
+            unseen, self._unseen_branches = sorted(self._unseen_branches), set()
+        warnings.warn(
+            f"branch_params names {', '.join(map(repr, unseen))} but none of the first "
+            f"{UNSEEN_BRANCH_TRIALS} completed trials suggested it; check the spelling "
+            "against the names your objective passes to trial.suggest_*",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
+def _check_base(base: object) -> None:
+    """Refuse a ``base_sampler`` that is not an optuna sampler (e.g. the string ``"tpe"``)."""
+    if not isinstance(base, BaseSampler):
+        raise ConfigError(
+            f"base_sampler must be an optuna sampler object such as "
+            f"optuna.samplers.TPESampler(), got {base!r}"
+        )
+
+
+def _check_family_of(family_of: object) -> None:
+    """Refuse a ``family_of`` that cannot be called."""
+    if family_of is not None and not callable(family_of):
+        raise ConfigError(
+            "family_of must be None or a function mapping a subspace's branch values "
+            f"(a dict) to a workload family name, got {family_of!r}"
+        )
 
 
 def _abandon(study: Study, trial: FrozenTrial) -> None:

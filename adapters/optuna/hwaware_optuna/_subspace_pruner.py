@@ -40,24 +40,35 @@ class SubspacePruner(BasePruner):
     """
 
     def __init__(self, base_pruner: BasePruner, *, per_device_class: bool = False) -> None:
+        """Store the base pruner, refusing one that cannot be wrapped.
+
+        :raises ConfigError: ``base_pruner`` is not an optuna pruner, or is a HyperbandPruner.
+        """
+        check_base_pruner(base_pruner)
         self.base_pruner = base_pruner
         self.per_device_class = per_device_class
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:
         """The base pruner's verdict on ``trial`` among its subspace's trials.
 
-        :raises ConfigError: ``base_pruner`` is not an optuna pruner, or is a HyperbandPruner.
+        :raises ConfigError: ``base_pruner`` was replaced by one that cannot be wrapped.
         """
         base = self.base_pruner
-        if isinstance(base, HyperbandPruner):
-            raise ConfigError(
-                "SubspacePruner cannot wrap HyperbandPruner (it rebuilds the study from the "
-                "storage); pass HyperbandPruner to the study directly or wrap "
-                "SuccessiveHalvingPruner"
-            )
-        if not isinstance(base, BasePruner):
-            raise ConfigError(
-                f"SubspacePruner needs an optuna pruner as base_pruner, got {base!r}"
-            )
+        check_base_pruner(base)
         keep = peer_filter(study, trial, per_device_class=self.per_device_class)
         return bool(base.prune(as_study(StudyView(study, keep)), trial))
+
+
+def check_base_pruner(base: object) -> None:
+    """Refuse what :class:`SubspacePruner` cannot wrap, saying what to do instead.
+
+    :raises ConfigError: not an optuna pruner, or a ``HyperbandPruner``.
+    """
+    if isinstance(base, HyperbandPruner):
+        raise ConfigError(
+            "SubspacePruner cannot wrap HyperbandPruner (it rebuilds the study from the "
+            "storage); pass HyperbandPruner to the study directly or wrap "
+            "SuccessiveHalvingPruner"
+        )
+    if not isinstance(base, BasePruner):
+        raise ConfigError(f"SubspacePruner needs an optuna pruner as base_pruner, got {base!r}")

@@ -320,6 +320,9 @@ def test_a_failed_placement_releases_the_lease(make_sampler: MakeSampler) -> Non
         ({"lease_timeout": -1}, "lease_timeout must be"),
         ({"scheduler": object()}, "setup\\(\\) and choose\\(\\)"),
         ({"packing": "tight"}, "packing"),
+        ({"base_sampler": "tpe"}, "base_sampler must be an optuna sampler object"),
+        ({"family_of": 3}, "family_of must be None or a function"),
+        ({"devices": ""}, "devices is an empty string"),
     ],
 )
 def test_bad_arguments_fail_at_the_first_trial_with_one_line(

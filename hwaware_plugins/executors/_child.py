@@ -88,7 +88,12 @@ def write_message(fd: int, message: object) -> None:
 
 
 class _State:
-    busy = False
+    """Whether a task runs and whether the executor is gone, changed under ``lock``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.busy = False
+        self.eof = False
 
 
 def _read_commands(fd: int, inbox: queue.SimpleQueue[Any], state: _State) -> None:
@@ -98,7 +103,10 @@ def _read_commands(fd: int, inbox: queue.SimpleQueue[Any], state: _State) -> Non
             break
         inbox.put(message)
     # The executor is gone. Mid-task: take the whole group down with us, now.
-    if state.busy:
+    with state.lock:
+        state.eof = True
+        busy = state.busy
+    if busy:
         os.killpg(os.getpgrp(), signal.SIGKILL)
     inbox.put({"kind": _EOF})
 
@@ -242,10 +250,14 @@ def main(argv: list[str]) -> int:
     while True:
         message = inbox.get()
         kind = message.get("kind")
+        with state.lock:
+            if state.eof:  # a task sent just before the executor died is not run
+                kind = _EOF
+            state.busy = kind == "task"
         if kind == "task":
-            state.busy = True
             record = _run_message(message)
-            state.busy = False
+            with state.lock:
+                state.busy = False
             # OSError: the executor is gone; the reader thread sees EOF next.
             with contextlib.suppress(OSError):
                 write_message(result_fd, record)

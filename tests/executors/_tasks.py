@@ -90,3 +90,43 @@ def unpicklable_result() -> object:
     import threading
 
     return threading.Lock()
+
+
+IMPORTED_AT = time.monotonic_ns()
+"""When this module was imported in the process running it."""
+
+
+def where_imported() -> tuple[int, int]:
+    """This process's pid and when it imported this module (same value: imported once)."""
+    return os.getpid(), IMPORTED_AT
+
+
+def affinity_and_threads() -> tuple[int, list[int], str | None]:
+    """The pid, CPU affinity and OMP thread count this task runs with."""
+    return os.getpid(), sorted(os.sched_getaffinity(0)), os.environ.get("OMP_NUM_THREADS")
+
+
+def orphan_a_grandchild(pid_file: str) -> int:
+    """Leave a sleeping process whose parent (a shell) is gone; return this pid."""
+    subprocess.run(["sh", "-c", f"sleep 60 & echo $! > {pid_file}"], check=True)
+    return os.getpid()
+
+
+def loky_pool_pids() -> tuple[int, list[int]]:
+    """Use a joblib/loky pool of two workers; return this pid and the pool's worker pids."""
+    from joblib import Parallel, delayed
+
+    pids = Parallel(n_jobs=2, backend="loky")(delayed(os.getpid)() for _ in range(6))
+    return os.getpid(), sorted(set(pids))
+
+
+def hold_gpu_memory(nvml_file: str, uuid: str, used_mb: int) -> int:
+    """Make the simulated NVML show this process holding ``used_mb`` on GPU ``uuid``."""
+    text = (
+        f'[[gpu]]\nname = "Test GPU"\nmemory_total_mb = 16000\nuuid = "{uuid}"\n'
+        f"[[gpu.process]]\npid = {os.getpid()}\nused_memory_mb = {used_mb}\n"
+    )
+    with open(nvml_file + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(nvml_file + ".tmp", nvml_file)
+    return os.getpid()

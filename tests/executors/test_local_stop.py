@@ -64,15 +64,6 @@ def test_sigterm_ignoring_worker_is_killed_after_the_grace(make_pool: Pool) -> N
     assert outcome.state == "timeout" and outcome.exit_code == -signal.SIGKILL
 
 
-def test_leftover_grandchild_is_killed_when_the_task_ends(
-    make_pool: Pool, tmp_path: Path
-) -> None:
-    pid_file = tmp_path / "grandchild"
-    with LocalExecutor(make_pool()) as ex:
-        outcome = ex.submit(_tasks.spawn_and_return, str(pid_file)).result()
-    assert outcome.state == "complete" and _gone(int(pid_file.read_text()))
-
-
 def test_interrupt_cancels_running_and_waiting_tasks(make_pool: Pool) -> None:
     pool = make_pool()
     ex = LocalExecutor(pool, max_workers=3)

@@ -220,7 +220,7 @@ class LocalExecutor:
         check_positive("memory_mb", memory_mb)
         check_positive("timeout", timeout)
         check_device_filters(device_filter=device_filter, oom_device_filter=oom_device_filter)
-        payload = task_payload(fn, args, kwargs)
+        payload, call = self._prepare(fn, args, kwargs)
         with self._lock:
             if self._closed:
                 raise ExecutorShutdownError(
@@ -232,7 +232,7 @@ class LocalExecutor:
                 label=name, payload=payload, memory_mb=memory_mb, prefer=prefer,
                 device_filter=device_filter,
                 timeout=timeout if timeout is not None else self.timeout,
-                oom_device_filter=oom_device_filter,
+                oom_device_filter=oom_device_filter, call=call,
             )
             future = TaskFuture(name, self.interrupt)
             self._tasks[task] = future
@@ -244,6 +244,12 @@ class LocalExecutor:
                 self._threads.append(thread)
                 thread.start()
         return future
+
+    def _prepare(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[bytes, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None]:
+        """The bytes a worker unpickles (and no in-place call: workers are processes)."""
+        return task_payload(fn, args, kwargs), None
 
     def map(
         self, fn: Callable[..., Any], *iterables: Iterable[Any], **options: Any

@@ -93,6 +93,8 @@ class RunResult:
     exit_code: int | None
     peak_memory_mb: float | None
     peak_rss_mb: float | None
+    release_later: bool = False
+    """The runner hands the lease on (a thread still running releases it when it ends)."""
 
 
 def _worker_env(lease: Any, label: str, settings: RunSettings) -> dict[str, str]:
@@ -254,6 +256,7 @@ def run_task(task: Task, pool: Any, settings: RunSettings, runner: Runner) -> Ta
             break
         device = lease.device
         lease_info = (device.id, device.device_class, str(lease.slot_id))
+        run = None
         try:
             _emit(settings, "hwaware_trial_placed", TrialPlaced(
                 framework=settings.framework, trial_id=task.label, device_id=device.id,
@@ -264,7 +267,8 @@ def run_task(task: Task, pool: Any, settings: RunSettings, runner: Runner) -> Ta
             run = runner(task, lease)
         finally:
             leased_mb = getattr(lease, "memory_mb", None)
-            lease.release()
+            if run is None or not run.release_later:
+                lease.release()
         reason: str | None = run.error
         retry_need: int | None = None
         if run.state == "oom" and attempt_no < settings.max_oom_retries:

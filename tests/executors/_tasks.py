@@ -130,3 +130,22 @@ def hold_gpu_memory(nvml_file: str, uuid: str, used_mb: int) -> int:
         handle.write(text)
     os.replace(nvml_file + ".tmp", nvml_file)
     return os.getpid()
+
+
+def thread_oom_on_small(threshold_mb: int) -> str:
+    """As :func:`oom_on_small`, reading the device from ``current_device()`` (threads)."""
+    from hwaware_plugins.executors import current_device
+
+    memory = {"gpu-small": 4000, "gpu-mid": 8000, "gpu-big": 16000}
+    running = current_device()
+    assert running is not None and running.device_id is not None
+    if memory.get(running.device_id, 0) < threshold_mb:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    return running.device_id
+
+
+def running_on() -> object:
+    """What ``current_device()`` says inside the task."""
+    from hwaware_plugins.executors import current_device
+
+    return current_device()

@@ -15,7 +15,9 @@ Protocol:
    ``{"kind": "quit"}``. End-of-file means the executor died: a busy worker
    kills its whole process group at once; an idle one runs its exit hooks and
    then kills its group. The task itself sees ``/dev/null`` as stdin.
-3. RESULT_FD: one record per task, framed the same way (see :func:`run_task`),
+3. RESULT_FD: per task, ``{"kind": "started"}`` once the task is loaded (its
+   modules imported) and the callable starts (the time limit counts from
+   there), then one record, framed the same way (see :func:`run_task`),
    plus what the worker found after the task: ``held_cuda_mb`` (memory torch
    still holds once its cache is emptied), ``strays_killed`` and ``retire`` (a
    reason to replace this worker, or ``None``).
@@ -51,6 +53,8 @@ from hwaware_plugins.executors._strays import (
 )
 
 _QUIT = "quit"
+STARTED = "started"
+"""The ``kind`` of the frame a worker sends when the callable starts (after its imports)."""
 _EOF = "eof"
 # Seconds an idle worker whose executor died gives its exit hooks.
 _EXIT_HOOKS_S = 2.0
@@ -178,26 +182,39 @@ def run_task(task_blob: bytes) -> dict[str, Any]:
     ``exc_message``, ``traceback`` and ``is_oom``; always ``runtime_s``,
     ``peak_rss_mb`` and ``peak_cuda_mb`` (this task's peaks: both are reset first).
     """
-    _reset_peaks()
+    loaded = load_task(task_blob)
+    return loaded if isinstance(loaded, dict) else run_call(*loaded)
+
+
+def load_task(task_blob: bytes) -> tuple[Any, tuple[Any, ...], dict[str, Any]] | dict[str, Any]:
+    """Unpickle ``(fn, args, kwargs)`` (importing the task's modules), or a failure record."""
     started = time.perf_counter()
     try:
         fn, args, kwargs = loads(task_blob)
     except BaseException as exc:
         record = _failure(exc, started, "cannot load the task in the worker: ")
+        record["peak_rss_mb"] = _peak_rss_mb()
+        record["peak_cuda_mb"] = _cuda("peak")
+        return record
+    return fn, args, kwargs
+
+
+def run_call(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Call ``fn(*args, **kwargs)`` and build its result record (see :func:`run_task`)."""
+    _reset_peaks()
+    started = time.perf_counter()
+    try:
+        value = fn(*args, **kwargs)
+    except BaseException as exc:
+        record = _failure(exc, started)
     else:
-        started = time.perf_counter()
+        runtime = time.perf_counter() - started
         try:
-            value = fn(*args, **kwargs)
-        except BaseException as exc:
-            record = _failure(exc, started)
-        else:
-            runtime = time.perf_counter() - started
-            try:
-                record = {"ok": True, "value": dumps(value), "runtime_s": runtime}
-            except Exception as exc:
-                record = _failure(exc, started, "the return value cannot be pickled: ")
-                record["runtime_s"] = runtime
-        del fn, args, kwargs
+            record = {"ok": True, "value": dumps(value), "runtime_s": runtime}
+        except Exception as exc:
+            record = _failure(exc, started, "the return value cannot be pickled: ")
+            record["runtime_s"] = runtime
+    del fn, args, kwargs
     record["peak_rss_mb"] = _peak_rss_mb()
     record["peak_cuda_mb"] = _cuda("peak")
     return record
@@ -218,11 +235,18 @@ def _after_task(record: dict[str, Any]) -> None:
         record["retire"] = "the task ran out of accelerator memory"
 
 
-def _run_message(message: dict[str, Any]) -> dict[str, Any]:
+def _run_message(message: dict[str, Any], result_fd: int) -> dict[str, Any]:
     os.environ.update(message.get("env", {}))
     envelope = pickle.loads(message["payload"])
     sys.path[:0] = [entry for entry in envelope["sys_path"] if entry not in sys.path]
-    record = run_task(envelope["task"])
+    loaded = load_task(envelope["task"])
+    if isinstance(loaded, dict):
+        record = loaded
+    else:
+        # The time limit counts from here: the task's imports were warm-up.
+        write_message(result_fd, {"kind": STARTED})
+        record = run_call(*loaded)
+        del loaded
     _after_task(record)
     return record
 
@@ -255,7 +279,10 @@ def main(argv: list[str]) -> int:
                 kind = _EOF
             state.busy = kind == "task"
         if kind == "task":
-            record = _run_message(message)
+            try:
+                record = _run_message(message, result_fd)
+            except OSError:  # the executor is gone; the reader thread sees EOF next
+                continue
             with state.lock:
                 state.busy = False
             # OSError: the executor is gone; the reader thread sees EOF next.

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hwaware_plugins.executors._child import read_message, write_message
+from hwaware_plugins.executors._child import STARTED, read_message
 from hwaware_plugins.executors._process import _signal_group, group_members, terminate_workers
 
 CHILD_MODULE = "hwaware_plugins.executors._child"
@@ -86,9 +86,11 @@ class PooledWorker:
     def run(self, message: dict[str, Any], timeout: float | None) -> Reply:
         """Send one task and wait for its record, at most ``timeout`` seconds.
 
+        ``timeout`` counts from the callable's start; loading the task (the
+        imports of a fresh worker) has a limit of the same length before it.
         Returns ``Reply(None)`` when the worker died (or was killed) first,
         ``Reply(None, timed_out=True)`` when the time ran out (the worker is then
-        marked broken; kill it). Cost: pickling ``message`` plus two pipe trips.
+        marked broken; kill it). Cost: pickling ``message`` plus three pipe trips.
         """
         self.tasks_run += 1
         stdin = self.popen.stdin
@@ -99,6 +101,20 @@ class PooledWorker:
         except (BrokenPipeError, OSError, ValueError):
             self.broken = True
             return Reply(None)
+        # Loading the task (its imports) may take as long again as the time limit.
+        first = self._receive(timeout)
+        if isinstance(first, Reply):
+            return first
+        if first.get("kind") != STARTED:  # the task could not be loaded: its record
+            self.last_used = time.monotonic()
+            return Reply(first)
+        second = self._receive(timeout)
+        if isinstance(second, Reply):
+            return second
+        self.last_used = time.monotonic()
+        return Reply(second)
+
+    def _receive(self, timeout: float | None) -> dict[str, Any] | Reply:
         poller = select.poll()
         poller.register(self._result_fd, select.POLLIN | select.POLLHUP)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -114,13 +130,13 @@ class PooledWorker:
             if ready:
                 break
         try:
-            record = read_message(self._result_fd)
-        except Exception:  # a cut-off or corrupt record: the worker died while writing
-            record = None
-        if record is None:
+            message = read_message(self._result_fd)
+        except Exception:  # a cut-off or corrupt frame: the worker died while writing
+            message = None
+        if message is None:
             self.broken = True
-        self.last_used = time.monotonic()
-        return Reply(record)
+            return Reply(None)
+        return dict(message)
 
     # -- ending ------------------------------------------------------------------------
 
@@ -203,4 +219,4 @@ def _wait_no_reap(pid: int, timeout: float) -> None:
         time.sleep(0.005)
 
 
-__all__ = ["CHILD_MODULE", "PooledWorker", "Reply", "WorkerKey", "write_message"]
+__all__ = ["CHILD_MODULE", "PooledWorker", "Reply", "WorkerKey"]

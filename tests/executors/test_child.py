@@ -51,6 +51,15 @@ def _start_worker(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[b
     return proc, read_fd
 
 
+def _record(results: int) -> dict[str, object]:
+    """The next task's record, after its "started" frame."""
+    started = read_message(results)
+    assert started == {"kind": "started"}
+    record = read_message(results)
+    assert isinstance(record, dict)
+    return record
+
+
 def _send(proc: subprocess.Popen[bytes], message: dict[str, object]) -> None:
     body = pickle.dumps(message)
     assert proc.stdin is not None
@@ -66,10 +75,10 @@ def test_one_worker_runs_task_after_task_then_quits() -> None:
             payload = task_payload(os.getenv, ("HWAWARE_TASK_LABEL",), {})
             _send(proc, {"kind": "task", "env": {"HWAWARE_TASK_LABEL": label},
                          "payload": payload})
-            record = read_message(results)
+            record = _record(results)
             assert loads(record["value"]) == label and record["retire"] is None
             _send(proc, {"kind": "task", "env": {}, "payload": task_payload(os.getpid, (), {})})
-            pids.append(loads(read_message(results)["value"]))
+            pids.append(loads(_record(results)["value"]))
         assert pids == [proc.pid, proc.pid]
         _send(proc, {"kind": "quit"})
         assert proc.wait(timeout=30) == 0
@@ -86,7 +95,7 @@ def test_an_oom_record_asks_for_a_new_worker() -> None:
         payload = task_payload(_tasks.oom_on_small, (10**6,), {})
         _send(proc, {"kind": "task", "env": {"HWAWARE_DEVICE_ID": "gpu-small"},
                      "payload": payload})
-        record = read_message(results)
+        record = _record(results)
         assert record["is_oom"] and "out of accelerator memory" in record["retire"]
     finally:
         proc.kill()

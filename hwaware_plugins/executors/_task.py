@@ -167,6 +167,7 @@ def run_in_worker(task: Task, lease: Any, settings: RunSettings, workers: Worker
         record, timed_out = reply.record, reply.timed_out
         if timed_out:
             worker.kill(settings.kill_grace_s)
+            record = worker.late_record()  # a result that raced the timeout is kept
     finally:
         task.worker = None
         retire = _retire(worker, record, env, settings)

@@ -138,6 +138,23 @@ class PooledWorker:
             return Reply(None)
         return dict(message)
 
+    def late_record(self) -> dict[str, Any] | None:
+        """A record the worker wrote before it was killed (call after :meth:`kill`), else None.
+
+        The worker's end of the pipe is closed once its group is dead, so this never blocks.
+        """
+        while True:
+            poller = select.poll()
+            poller.register(self._result_fd, select.POLLIN | select.POLLHUP)
+            if not poller.poll(0):
+                return None
+            try:
+                message = read_message(self._result_fd)
+            except Exception:
+                return None
+            if message is None or message.get("kind") != STARTED:
+                return None if message is None else dict(message)
+
     # -- ending ------------------------------------------------------------------------
 
     def has_members(self) -> bool:

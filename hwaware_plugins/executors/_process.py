@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -52,7 +52,19 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-def terminate_workers(workers: Iterable[WorkerProcess], *, grace_s: float) -> list[int]:
+class GroupLeader(Protocol):
+    """A worker process leading its own process group (``WorkerProcess``, ``PooledWorker``)."""
+
+    pid: int
+
+    def has_members(self) -> bool:
+        """True while a live process remains in the group."""
+
+    def signal_group(self, signum: int) -> None:
+        """Send ``signum`` to the whole group."""
+
+
+def terminate_workers(workers: Iterable[GroupLeader], *, grace_s: float) -> list[int]:
     """Stop every process in each worker's group: SIGTERM, then SIGKILL after ``grace_s``.
 
     All groups are signalled at once, so the wait is ``grace_s`` in total, not

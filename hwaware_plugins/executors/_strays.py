@@ -170,7 +170,7 @@ def leaked_processes(*, gpu_visible: str = "") -> tuple[list[psutil.Process], li
 
 def _alive(process: psutil.Process) -> bool:
     try:
-        return process.status() != psutil.STATUS_ZOMBIE
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 

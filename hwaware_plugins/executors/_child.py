@@ -12,9 +12,11 @@ Protocol:
    ``{"kind": "task", "env": {...}, "payload": bytes}`` (the per-task
    variables, e.g. ``HWAWARE_LEASE_ID``, and the envelope of
    :func:`~hwaware_plugins.executors._payload.task_payload`) or
-   ``{"kind": "quit"}``. End-of-file means the executor died: a busy worker
-   kills its whole process group at once; an idle one runs its exit hooks and
-   then kills its group. The task itself sees ``/dev/null`` as stdin.
+   ``{"kind": "quit"}``: the worker then exits as a plain script does (exit
+   hooks run, so joblib/loky pools close cleanly; at most 2 s). End-of-file
+   means the executor died: a busy worker kills its whole process group at
+   once; an idle one exits the same way and then kills its group. The task
+   itself sees ``/dev/null`` as stdin.
 3. RESULT_FD: per task, ``{"kind": "started"}`` once the task is loaded (its
    modules imported) and the callable starts (the time limit counts from
    there), then one record, framed the same way (see :func:`run_task`),
@@ -56,7 +58,7 @@ _QUIT = "quit"
 STARTED = "started"
 """The ``kind`` of the frame a worker sends when the callable starts (after its imports)."""
 _EOF = "eof"
-# Seconds an idle worker whose executor died gives its exit hooks.
+# Seconds a leaving worker gives its exit hooks before it ends itself.
 _EXIT_HOOKS_S = 2.0
 
 
@@ -251,11 +253,22 @@ def _run_message(message: dict[str, Any], result_fd: int) -> dict[str, Any]:
     return record
 
 
-def _exit_hooks(timeout: float) -> None:
-    # Let joblib/loky (and others) shut their pools down cleanly, but not for ever.
-    runner = threading.Thread(target=atexit._run_exitfuncs, daemon=True)
-    runner.start()
-    runner.join(timeout)
+def _leave_by(seconds: float, state: _State) -> None:
+    """A watchdog: if the normal exit hangs (a task's non-daemon thread), leave anyway."""
+
+    def watch() -> None:
+        time.sleep(seconds)
+        _end_group(state)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _end_group(state: _State) -> None:
+    """Registered first, so it runs last at exit: with the executor gone, nobody else
+    will end what is left of our group (the children our tasks kept), so we do."""
+    if state.eof:
+        os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def main(argv: list[str]) -> int:
@@ -270,6 +283,7 @@ def main(argv: list[str]) -> int:
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     state = _State()
     watch_fd = _detach_stdin()
+    atexit.register(_end_group, state)
     threading.Thread(target=_read_commands, args=(watch_fd, inbox, state), daemon=True).start()
     while True:
         message = inbox.get()
@@ -289,15 +303,11 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(OSError):
                 write_message(result_fd, record)
             continue
-        _exit_hooks(_EXIT_HOOKS_S)
-        if kind == _EOF:  # nobody is left to end our group: do it ourselves
-            os.killpg(os.getpgrp(), signal.SIGKILL)
+        # Leave as a plain script does, so joblib/loky and multiprocessing shut
+        # their pools and resource trackers down cleanly, but within bounds.
+        _leave_by(_EXIT_HOOKS_S, state)
         return 0
 
 
 if __name__ == "__main__":
-    code = main(sys.argv[1:])
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
+    sys.exit(main(sys.argv[1:]))

@@ -116,8 +116,14 @@ def loky_pool_pids() -> tuple[int, list[int]]:
     """Use a joblib/loky pool of two workers; return this pid and the pool's worker pids."""
     from joblib import Parallel, delayed
 
-    pids = Parallel(n_jobs=2, backend="loky")(delayed(os.getpid)() for _ in range(6))
+    pids = Parallel(n_jobs=2, backend="loky")(delayed(pid_after)(0.2) for _ in range(6))
     return os.getpid(), sorted(set(pids))
+
+
+def pid_after(seconds: float) -> int:
+    """Sleep, then return this process's pid (keeps both workers of a pool busy)."""
+    time.sleep(seconds)
+    return os.getpid()
 
 
 def hold_gpu_memory(nvml_file: str, uuid: str, used_mb: int) -> int:

@@ -155,8 +155,7 @@ def test_a_loky_pool_survives_between_tasks_and_closes_quietly_at_shutdown(
         first = ex.submit(_tasks.loky_pool_pids).result()
         second = ex.submit(_tasks.loky_pool_pids).result()
     assert first.state == second.state == "complete"
-    assert first.value[0] == second.value[0]  # same worker
-    assert set(second.value[1]) <= set(first.value[1])  # its loky processes were reused
+    assert first.value == second.value  # same worker, same two loky processes
     assert all(_gone(pid) for pid in first.value[1])
     err = capfd.readouterr().err
     assert "resource_tracker" not in err and "Traceback" not in err

@@ -99,6 +99,8 @@ class LocalExecutor:
     (Ctrl-C included) interrupts the running tasks.
     """
 
+    _EXECUTOR_NAME = "local"
+
     def __init__(
         self,
         pool_or_devices: Any = None,
@@ -178,6 +180,7 @@ class LocalExecutor:
                 max_tasks_per_worker=self.max_tasks_per_worker,
                 memory_leak_mb=float(self.memory_leak_mb),
                 max_kept_processes=self.max_kept_processes,
+                executor_name=self._EXECUTOR_NAME,
             )
             self._workers_pool = WorkerPool(python=self.python,
                                             kill_grace_s=float(self.kill_grace_s),

@@ -52,6 +52,7 @@ class RunSettings:
     max_tasks_per_worker: int | None = DEFAULT_MAX_TASKS_PER_WORKER
     memory_leak_mb: float = DEFAULT_MEMORY_LEAK_MB
     max_kept_processes: int = DEFAULT_MAX_KEPT
+    executor_name: str = "local"
 
 
 Runner = Callable[["Task", Any], "RunResult"]
@@ -262,7 +263,7 @@ def run_task(task: Task, pool: Any, settings: RunSettings, runner: Runner) -> Ta
             _emit(settings, "hwaware_trial_placed", TrialPlaced(
                 framework=settings.framework, trial_id=task.label, device_id=device.id,
                 device_class=device.device_class, subspace=None,
-                extra={"executor": "local", "slot_id": str(lease.slot_id),
+                extra={"executor": settings.executor_name, "slot_id": str(lease.slot_id),
                        "attempt": attempt_no + 1, "memory_mb": need},
             ))
             run = runner(task, lease)

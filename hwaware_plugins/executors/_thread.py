@@ -45,6 +45,8 @@ class ThreadExecutor(LocalExecutor):
     one thread start (tens of microseconds) plus the callable.
     """
 
+    _EXECUTOR_NAME = "thread"
+
     def _prepare(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[bytes, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None]:

@@ -25,6 +25,10 @@ from hwaware_plugins.executors._process import _signal_group, group_members, ter
 
 CHILD_MODULE = "hwaware_plugins.executors._child"
 
+LOAD_LIMIT_S = 120.0
+"""Seconds loading a task (unpickling it: the imports of a fresh worker) may take at
+least, when the task has a time limit; a longer limit applies as it is."""
+
 WorkerKey = tuple[str, tuple[int, ...] | None, tuple[tuple[str, str], ...]]
 """What a worker is bound to: device id, CPU cores and the pinning environment."""
 
@@ -87,7 +91,7 @@ class PooledWorker:
         """Send one task and wait for its record, at most ``timeout`` seconds.
 
         ``timeout`` counts from the callable's start; loading the task (the
-        imports of a fresh worker) has a limit of the same length before it.
+        imports of a fresh worker) may take ``max(timeout, LOAD_LIMIT_S)`` before it.
         Returns ``Reply(None)`` when the worker died (or was killed) first,
         ``Reply(None, timed_out=True)`` when the time ran out (the worker is then
         marked broken; kill it). Cost: pickling ``message`` plus three pipe trips.
@@ -101,8 +105,8 @@ class PooledWorker:
         except (BrokenPipeError, OSError, ValueError):
             self.broken = True
             return Reply(None)
-        # Loading the task (its imports) may take as long again as the time limit.
-        first = self._receive(timeout)
+        # Loading the task (its imports) has its own, looser limit.
+        first = self._receive(None if timeout is None else max(timeout, LOAD_LIMIT_S))
         if isinstance(first, Reply):
             return first
         if first.get("kind") != STARTED:  # the task could not be loaded: its record

@@ -196,3 +196,24 @@ def test_workers_leave_when_their_executor_is_sigkilled(tmp_path: Path) -> None:
         coordinator.kill()
         coordinator.wait()
     assert _gone(idle) and _gone(busy)
+
+
+def test_the_time_limit_counts_from_the_callable_not_the_workers_imports(
+    make_pool: Pool,
+) -> None:
+    from . import _slow_import
+
+    with LocalExecutor(make_pool(ONE_GPU)) as ex:
+        outcome = ex.submit(_slow_import.quick, timeout=1.0).result()
+    assert outcome.state == "complete", outcome.error
+
+
+def test_a_task_leaving_too_many_processes_gets_its_worker_replaced(
+    make_pool: Pool, tmp_path: Path,
+) -> None:
+    with LocalExecutor(make_pool(ONE_GPU), max_kept_processes=0) as ex:
+        first = ex.submit(_tasks.spawn_and_return, str(tmp_path / "child")).result()
+        child = int((tmp_path / "child").read_text())
+        child_gone = _gone(child)
+        pids = _pids(ex, os.getpid, 2)
+    assert first.state == "complete" and child_gone and pids[0] == pids[1]

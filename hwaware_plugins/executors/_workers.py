@@ -144,15 +144,19 @@ class WorkerPool:
             return sorted(w.pid for w in (*self._busy, *self._idle))
 
     def kill_all(self) -> None:
-        """Kill every worker's group at once (busy ones end their task); idle ones are reaped."""
+        """Kill every busy worker's group at once (their tasks end); idle workers are
+        asked to leave (exit hooks: pools close quietly) and their groups ended.
+        Blocks up to about ``kill_grace_s``."""
         with self._lock:
             idle, self._idle = self._idle, []
-            everyone = [*self._busy, *idle]
-        for worker in everyone:
-            worker.broken = True
-        terminate_workers(everyone, grace_s=self.kill_grace_s)
+            busy = list(self._busy)
         for worker in idle:
-            worker.reap(0.0)
+            worker.quit()
+        for worker in busy:
+            worker.broken = True
+        terminate_workers(busy, grace_s=self.kill_grace_s)
+        for worker in idle:
+            worker.reap(self.kill_grace_s)
 
     def stop_idle(self) -> None:
         """Let every idle worker run its exit hooks and leave; end their groups."""

@@ -320,7 +320,7 @@ class LocalExecutor:
         return 0 if workers is None else workers.started
 
     def interrupt(self) -> int:
-        """Kill every worker's process group (idle ones too) and cancel the waiting tasks.
+        """Kill every busy worker's process group, stop the idle ones, cancel waiting tasks.
 
         Running tasks end ``cancelled`` (unless their result was already
         written: completed work is kept), tasks not yet started resolve to a

@@ -45,6 +45,8 @@ import time
 import traceback
 from typing import Any
 
+import psutil
+
 from hwaware_plugins.executors._oom import is_oom_error
 from hwaware_plugins.executors._payload import HEADER, dumps, loads
 from hwaware_plugins.executors._strays import (
@@ -222,10 +224,34 @@ def run_call(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str
     return record
 
 
-def _after_task(record: dict[str, Any]) -> None:
-    """Kill what leaked, measure what stays held, decide whether this worker retires."""
+def _children_usage() -> tuple[float, ...]:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime, usage.ru_stime, usage.ru_minflt, usage.ru_majflt)
+
+
+def _has_children() -> bool:
+    """True when this process has a child now (zombies included); True when unknown."""
+    try:
+        for thread in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{thread}/children") as handle:
+                if handle.read().strip():
+                    return True
+    except OSError:
+        return True
+    return False
+
+
+def _after_task(record: dict[str, Any], children_before: tuple[float, ...]) -> None:
+    """Kill what leaked, measure what stays held, decide whether this worker retires.
+
+    A task that started no process at all (no child now, and no child reaped
+    during it: the children's resource usage did not move) is not scanned for.
+    """
     gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-    leaked, kept = leaked_processes(gpu_visible=gpu)
+    leaked: list[psutil.Process] = []
+    kept: list[psutil.Process] = []
+    if _has_children() or _children_usage() != children_before:
+        leaked, kept = leaked_processes(gpu_visible=gpu)
     record["strays_killed"] = kill_processes(leaked, grace_s=min(grace_from_env(), 1.0))
     record["held_cuda_mb"] = _cuda("held")
     record["retire"] = None
@@ -241,6 +267,7 @@ def _run_message(message: dict[str, Any], result_fd: int) -> dict[str, Any]:
     os.environ.update(message.get("env", {}))
     envelope = pickle.loads(message["payload"])
     sys.path[:0] = [entry for entry in envelope["sys_path"] if entry not in sys.path]
+    children_before = _children_usage()
     loaded = load_task(envelope["task"])
     if isinstance(loaded, dict):
         record = loaded
@@ -249,7 +276,7 @@ def _run_message(message: dict[str, Any], result_fd: int) -> dict[str, Any]:
         write_message(result_fd, {"kind": STARTED})
         record = run_call(*loaded)
         del loaded
-    _after_task(record)
+    _after_task(record, children_before)
     return record
 
 

@@ -155,3 +155,18 @@ def running_on() -> object:
     from hwaware_plugins.executors import current_device
 
     return current_device()
+
+
+def child_holding_gpu_memory(nvml_file: str, uuid: str, pid_file: str) -> int:
+    """Leave a child that the simulated NVML shows holding memory on GPU ``uuid``."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    text = (
+        f'[[gpu]]\nname = "Test GPU"\nmemory_total_mb = 16000\nuuid = "{uuid}"\n'
+        f"[[gpu.process]]\npid = {child.pid}\nused_memory_mb = 500\n"
+    )
+    with open(nvml_file + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(nvml_file + ".tmp", nvml_file)
+    with open(pid_file, "w") as handle:
+        handle.write(str(child.pid))
+    return os.getpid()

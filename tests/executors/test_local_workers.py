@@ -217,3 +217,16 @@ def test_a_task_leaving_too_many_processes_gets_its_worker_replaced(
         child_gone = _gone(child)
         pids = _pids(ex, os.getpid, 2)
     assert first.state == "complete" and child_gone and pids[0] == pids[1]
+
+
+def test_a_child_holding_the_slots_gpu_memory_is_killed_at_once(
+    make_pool: Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    nvml_file, pid_file = tmp_path / "nvml.toml", tmp_path / "child"
+    monkeypatch.setenv("HWAWARE_FAKE_NVML", str(nvml_file))
+    with LocalExecutor(make_pool(ONE_GPU), kill_grace_s=0.5) as ex:
+        worker = ex.submit(_tasks.child_holding_gpu_memory, str(nvml_file), ONE_GPU[0].uuid,
+                           str(pid_file)).result().value
+        killed_at_once = _gone(int(pid_file.read_text()))
+        again = ex.submit(os.getpid).result().value
+    assert killed_at_once and worker == again

@@ -1,7 +1,9 @@
 """Executors: run trials in worker processes pinned to leased device slots.
 
-:class:`LocalExecutor` runs each task in a fresh process on this node, pinned
-to a slot of a :class:`~hwaware_plugins.hardware._pool.DevicePool`; every task
+:class:`LocalExecutor` runs each task in a persistent worker process on this
+node, pinned to a slot of a :class:`~hwaware_plugins.hardware._pool.DevicePool`
+and reused task after task; :class:`ThreadExecutor` runs tasks in threads of
+this process, each told its lease (:func:`current_device`); every task
 ends in a :class:`TaskOutcome` (``complete``, ``fail``, ``crash``, ``oom``,
 ``timeout`` or ``cancelled``), never in an exception; :func:`submit_with_retries`
 and :class:`RetryingExecutor` retry the tasks a worker failed. See ``docs/executors.md``.
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 from hwaware_plugins._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from hwaware_plugins.executors._context import RunningOn, current_device
     from hwaware_plugins.executors._dask import SLOT_RESOURCE, DaskExecutor, HwawareWorkerPlugin
     from hwaware_plugins.executors._future import TaskFuture
     from hwaware_plugins.executors._local import ExecutorShutdownError, LocalExecutor
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
         RetryingExecutor,
         submit_with_retries,
     )
+    from hwaware_plugins.executors._thread import ThreadExecutor
     from hwaware_plugins.executors._timeouts import (
         OTHER_SUBSPACES,
         TrialTimeout,
@@ -37,6 +41,9 @@ if TYPE_CHECKING:
     )
 
 _WHERE: dict[str, str] = {
+    "RunningOn": "_context",
+    "current_device": "_context",
+    "ThreadExecutor": "_thread",
     "DaskExecutor": "_dask",
     "HwawareWorkerPlugin": "_dask",
     "SLOT_RESOURCE": "_dask",
@@ -71,11 +78,14 @@ __all__ = [
     "LocalExecutor",
     "RetryGate",
     "RetryingExecutor",
+    "RunningOn",
     "TaskFuture",
     "TaskOutcome",
     "TaskSerializationError",
+    "ThreadExecutor",
     "TrialTimeout",
     "check_trial_timeout",
+    "current_device",
     "is_oom_error",
     "next_memory_need",
     "submit_with_retries",

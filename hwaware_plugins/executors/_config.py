@@ -91,3 +91,28 @@ def check_settings(
         raise ConfigError(
             f"python {python!r} is not an executable; pass the interpreter path"
         )
+
+
+def check_worker_settings(
+    *, max_tasks_per_worker: Any, memory_leak_mb: Any, max_kept_processes: Any
+) -> None:
+    """Raise a one-line :class:`ConfigError` naming the first invalid worker setting."""
+    if max_tasks_per_worker is not None and (
+        isinstance(max_tasks_per_worker, bool)
+        or not isinstance(max_tasks_per_worker, int)
+        or max_tasks_per_worker < 1
+    ):
+        raise ConfigError(
+            f"max_tasks_per_worker must be an int >= 1 or None, got {max_tasks_per_worker!r}"
+        )
+    check_positive("memory_leak_mb", memory_leak_mb, allow_zero=True)
+    if memory_leak_mb is None:
+        raise ConfigError("memory_leak_mb must be a number of MiB >= 0, got None")
+    if (
+        isinstance(max_kept_processes, bool)
+        or not isinstance(max_kept_processes, int)
+        or max_kept_processes < 0
+    ):
+        raise ConfigError(
+            f"max_kept_processes must be an int >= 0, got {max_kept_processes!r}"
+        )

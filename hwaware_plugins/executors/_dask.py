@@ -7,9 +7,10 @@ advertises their slots as the Dask resource :data:`SLOT_RESOURCE`, and keeps
 a :class:`~hwaware_plugins.executors.LocalExecutor` over them. A task submitted
 here becomes one Dask task (restricted to workers with a fitting device, one
 slot of resource) that hands the callable to that worker's ``LocalExecutor``:
-so each evaluation runs in a fresh process started by the worker, pinned to
-one of its devices (``CUDA_VISIBLE_DEVICES`` by UUID, CPU affinity), its
-process group killed at the end, exactly as on one node.
+so the Dask worker hosts the same pool of persistent worker processes as one
+node does: each evaluation runs in a process pinned to one of its devices
+(``CUDA_VISIBLE_DEVICES`` by UUID, CPU affinity), reused for the next
+evaluation on that pinning and replaced after a crash, OOM or timeout.
 """
 
 from __future__ import annotations
@@ -133,8 +134,9 @@ class DaskExecutor:
     :param state_dir: device-pool state folder on the workers.
 
     Arguments are stored as given; the client and the plugin are set up on
-    first use. Cost per task: one Dask task round trip plus the worker's
-    process start. Thread-safety: every method may be called from any thread.
+    first use. Cost per task: one Dask task round trip plus the local
+    executor's (a warm worker process: a few ms). Thread-safety: every
+    method may be called from any thread.
     """
 
     def __init__(

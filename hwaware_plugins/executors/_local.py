@@ -1,4 +1,4 @@
-"""``LocalExecutor``: one pinned worker process per task on this node's devices."""
+"""``LocalExecutor``: persistent worker processes pinned to this node's device slots."""
 
 from __future__ import annotations
 
@@ -19,14 +19,20 @@ from hwaware_plugins.executors._config import (
     check_device_filters,
     check_positive,
     check_settings,
+    check_worker_settings,
     default_workers,
     resolve_pool,
 )
 from hwaware_plugins.executors._future import TaskFuture
 from hwaware_plugins.executors._outcome import Attempt, TaskOutcome
 from hwaware_plugins.executors._payload import task_payload
-from hwaware_plugins.executors._process import terminate_workers
-from hwaware_plugins.executors._task import RunSettings, Task, run_task
+from hwaware_plugins.executors._strays import DEFAULT_MAX_KEPT
+from hwaware_plugins.executors._task import RunResult, RunSettings, Task, run_in_worker, run_task
+from hwaware_plugins.executors._workers import (
+    DEFAULT_MAX_TASKS_PER_WORKER,
+    DEFAULT_MEMORY_LEAK_MB,
+    WorkerPool,
+)
 
 _log = logging.getLogger("hwaware_plugins.executors")
 _LIVE: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
@@ -38,20 +44,31 @@ class ExecutorShutdownError(HwawareError, RuntimeError):
 
 
 class LocalExecutor:
-    """Runs callables in fresh worker processes, each pinned to a leased device slot.
+    """Runs callables in persistent worker processes, each pinned to a leased device slot.
 
-    Every task gets its own process, started in a new session with the lease's
-    pinning (``CUDA_VISIBLE_DEVICES`` by UUID, ``HWAWARE_DEVICE_ID``, thread
-    counts) in its environment and its CPU affinity set before the task is
-    unpickled. At the end of every task the worker's whole process group is
-    terminated (SIGTERM, then SIGKILL after ``kill_grace_s``), so nothing it
-    spawned survives and GPU memory comes back. Leases are released in every
-    case. Failures never raise: each future resolves to a :class:`TaskOutcome`
-    whose ``state`` says what happened (see :data:`TASK_STATES`).
+    Each task takes one lease. It runs in a worker bound to that lease's
+    pinning (``CUDA_VISIBLE_DEVICES`` by UUID or index, ``HWAWARE_DEVICE_ID``,
+    thread counts, CPU affinity), started once in a new session with the
+    pinning in its environment and reused for the next task leased on the same
+    pinning, so the objective's imports and CUDA context are paid once per
+    worker, not per task. Per task, the worker sets ``HWAWARE_LEASE_ID``,
+    ``HWAWARE_SLOT_ID`` and ``HWAWARE_TASK_LABEL``, runs the callable, kills
+    what truly leaked (processes whose parent is gone, children holding the
+    slot's GPU memory) and keeps what the task left for reuse (joblib/loky
+    pools). A worker is replaced, its whole process group killed (SIGTERM,
+    SIGKILL after ``kill_grace_s``), after a crash, an out-of-memory failure, a
+    timeout, ``max_tasks_per_worker`` tasks, or when it holds more than
+    ``memory_leak_mb`` of accelerator memory beyond its first task's level.
+    Idle workers are kept (at most ``max_workers`` workers live) and all die at
+    :meth:`shutdown` and :meth:`interrupt`; a worker whose executor died (even
+    by SIGKILL) sees end-of-file on its stdin and kills its group. Leases are
+    released in every case. Failures never raise: each future resolves to a
+    :class:`TaskOutcome` whose ``state`` says what happened (see :data:`TASK_STATES`).
 
-    Cost per task: one interpreter start (tens of ms on a warm machine) plus the
-    imports of the task, a lease (one locked file update) and the pickling of
-    the callable, its arguments and its result.
+    Cost per task once the worker is warm: a lease (one locked file update),
+    pickling the callable, its arguments and its result, two pipe trips and a
+    scan of the process table (about 1-3 ms together); a new worker costs one
+    interpreter start (about 50-100 ms) plus the task's imports.
 
     Arguments are stored as given and validated on first :meth:`submit`.
 
@@ -65,6 +82,13 @@ class LocalExecutor:
     :param oom_growth: factor (> 1) by which the memory need grows after an OOM.
     :param kill_grace_s: seconds between SIGTERM and SIGKILL when terminating.
     :param python: the interpreter for workers; it must import hwaware_plugins.
+    :param max_tasks_per_worker: tasks a worker runs before it is replaced
+        (default 500; ``None``: no limit).
+    :param memory_leak_mb: MiB of accelerator memory a worker may hold after a
+        task beyond what it held after its first one before it is replaced
+        (measured with NVML per process, else torch's reserved memory).
+    :param max_kept_processes: processes a task may leave running for reuse in
+        its worker; beyond that the worker is replaced (default 64).
     :param framework: recorded in the emitted events (``"optuna"``, ...).
     :param emit_events: emit ``TrialPlaced``/``TrialFinished`` per attempt.
 
@@ -74,6 +98,8 @@ class LocalExecutor:
     called instead when there was one), and an exception leaving the block
     (Ctrl-C included) interrupts the running tasks.
     """
+
+    _EXECUTOR_NAME = "local"
 
     def __init__(
         self,
@@ -87,6 +113,9 @@ class LocalExecutor:
         python: str = sys.executable,
         framework: str | None = None,
         emit_events: bool = True,
+        max_tasks_per_worker: int | None = DEFAULT_MAX_TASKS_PER_WORKER,
+        memory_leak_mb: float = DEFAULT_MEMORY_LEAK_MB,
+        max_kept_processes: int = DEFAULT_MAX_KEPT,
     ) -> None:
         self.pool_or_devices = pool_or_devices
         self.max_workers = max_workers
@@ -97,6 +126,10 @@ class LocalExecutor:
         self.python = python
         self.framework = framework
         self.emit_events = emit_events
+        self.max_tasks_per_worker = max_tasks_per_worker
+        self.memory_leak_mb = memory_leak_mb
+        self.max_kept_processes = max_kept_processes
+        self._workers_pool: WorkerPool | None = None
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
         # Every task not finished yet (queued, placing or running) and its future.
@@ -128,6 +161,11 @@ class LocalExecutor:
                 max_oom_retries=self.max_oom_retries, oom_growth=self.oom_growth,
                 kill_grace_s=self.kill_grace_s, python=self.python,
             )
+            check_worker_settings(
+                max_tasks_per_worker=self.max_tasks_per_worker,
+                memory_leak_mb=self.memory_leak_mb,
+                max_kept_processes=self.max_kept_processes,
+            )
             pool = resolve_pool(self.pool_or_devices)
             self._pool = pool
             self._workers = self.max_workers or default_workers(pool)
@@ -139,7 +177,14 @@ class LocalExecutor:
                 exclusive=getattr(pool, "packing", "exclusive") != "memory",
                 framework=self.framework,
                 emit_events=self.emit_events,
+                max_tasks_per_worker=self.max_tasks_per_worker,
+                memory_leak_mb=float(self.memory_leak_mb),
+                max_kept_processes=self.max_kept_processes,
+                executor_name=self._EXECUTOR_NAME,
             )
+            self._workers_pool = WorkerPool(python=self.python,
+                                            kill_grace_s=float(self.kill_grace_s),
+                                            limit=self._workers)
             _LIVE.add(self)
             return self._settings
 
@@ -178,7 +223,7 @@ class LocalExecutor:
         check_positive("memory_mb", memory_mb)
         check_positive("timeout", timeout)
         check_device_filters(device_filter=device_filter, oom_device_filter=oom_device_filter)
-        payload = task_payload(fn, args, kwargs)
+        payload, call = self._prepare(fn, args, kwargs)
         with self._lock:
             if self._closed:
                 raise ExecutorShutdownError(
@@ -190,7 +235,7 @@ class LocalExecutor:
                 label=name, payload=payload, memory_mb=memory_mb, prefer=prefer,
                 device_filter=device_filter,
                 timeout=timeout if timeout is not None else self.timeout,
-                oom_device_filter=oom_device_filter,
+                oom_device_filter=oom_device_filter, call=call,
             )
             future = TaskFuture(name, self.interrupt)
             self._tasks[task] = future
@@ -202,6 +247,12 @@ class LocalExecutor:
                 self._threads.append(thread)
                 thread.start()
         return future
+
+    def _prepare(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[bytes, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None]:
+        """The bytes a worker unpickles (and no in-place call: workers are processes)."""
+        return task_payload(fn, args, kwargs), None
 
     def map(
         self, fn: Callable[..., Any], *iterables: Iterable[Any], **options: Any
@@ -232,7 +283,7 @@ class LocalExecutor:
                     continue
                 self._active.add(task)
             try:
-                outcome = run_task(task, self._pool, settings)
+                outcome = run_task(task, self._pool, settings, self._runner)
             except BaseException as exc:  # a bug here must not leave the future pending
                 _log.exception("executor failed to run task %s", task.label)
                 outcome = TaskOutcome(
@@ -248,13 +299,28 @@ class LocalExecutor:
 
     # -- stopping ------------------------------------------------------------------------
 
+    def _runner(self, task: Task, lease: Any) -> RunResult:
+        assert self._settings is not None and self._workers_pool is not None
+        return run_in_worker(task, lease, self._settings, self._workers_pool)
+
     def running_pids(self) -> list[int]:
-        """Process ids of the live worker processes (each leads its own process group)."""
+        """Process ids of the workers running a task now (each leads its own process group)."""
         with self._lock:
             return sorted(t.worker.pid for t in self._active if t.worker is not None)
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of every live worker, running a task or idle."""
+        workers = self._workers_pool
+        return [] if workers is None else workers.pids()
+
+    @property
+    def workers_started(self) -> int:
+        """How many worker processes this executor has started so far."""
+        workers = self._workers_pool
+        return 0 if workers is None else workers.started
+
     def interrupt(self) -> int:
-        """Kill every running worker's process group and cancel the waiting tasks.
+        """Kill every busy worker's process group, stop the idle ones, cancel waiting tasks.
 
         Running tasks end ``cancelled`` (unless their result was already
         written: completed work is kept), tasks not yet started resolve to a
@@ -268,8 +334,8 @@ class LocalExecutor:
             for task in started:
                 task.cancel_event.set()
         # Tasks taken from the queue but not running yet see the event before placing.
-        workers = [task.worker for task in started if task.worker is not None]
-        terminate_workers(workers, grace_s=float(self.kill_grace_s or 0))
+        if self._workers_pool is not None:
+            self._workers_pool.kill_all()
         for task, future in pending:
             if future.set_running_or_notify_cancel():
                 future.set_result(TaskOutcome(
@@ -296,10 +362,12 @@ class LocalExecutor:
         return pending
 
     def shutdown(self, wait: bool = True, cancel_running: bool = False) -> None:
-        """Stop accepting tasks; with ``wait``, block until the worker threads end.
+        """Stop accepting tasks; with ``wait``, block until the tasks end and the workers leave.
 
         Tasks already submitted still run unless ``cancel_running`` is true, in
-        which case :meth:`interrupt` stops them first. Idempotent.
+        which case :meth:`interrupt` stops them first. Idle workers run their
+        exit hooks (so joblib/loky pools close cleanly) and their groups are
+        ended. Idempotent.
         """
         with self._lock:
             self._closed = True
@@ -311,6 +379,8 @@ class LocalExecutor:
         if wait:
             for thread in threads:
                 thread.join()
+            if self._workers_pool is not None:
+                self._workers_pool.stop_idle()
 
     def __enter__(self) -> LocalExecutor:
         if threading.current_thread() is threading.main_thread():
@@ -351,6 +421,8 @@ class LocalExecutor:
             self._queue.put(None)
         for thread in threads:
             thread.join(timeout=float(self.kill_grace_s or 0) + 5.0)
+        if self._workers_pool is not None:
+            self._workers_pool.kill_all()
 
     def __repr__(self) -> str:
         return (

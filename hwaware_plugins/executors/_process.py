@@ -1,4 +1,4 @@
-"""One worker process and its process group: start, wait, terminate, reap.
+"""A process leading its own process group: wait, terminate, reap; ending groups.
 
 The worker is started with ``start_new_session=True``, so its pid is also the
 id of a process group holding everything it spawns. The worker is reaped only
@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import select
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable
+from typing import Protocol
 
 import psutil
 
-from hwaware_plugins.executors._payload import HEADER
-
-CHILD_MODULE = "hwaware_plugins.executors._child"
 _POLL_S = 0.02
 
 
@@ -52,7 +47,19 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-def terminate_workers(workers: Iterable[WorkerProcess], *, grace_s: float) -> list[int]:
+class GroupLeader(Protocol):
+    """A worker process leading its own process group (``WorkerProcess``, ``PooledWorker``)."""
+
+    pid: int
+
+    def has_members(self) -> bool:
+        """True while a live process remains in the group."""
+
+    def signal_group(self, signum: int) -> None:
+        """Send ``signum`` to the whole group."""
+
+
+def terminate_workers(workers: Iterable[GroupLeader], *, grace_s: float) -> list[int]:
     """Stop every process in each worker's group: SIGTERM, then SIGKILL after ``grace_s``.
 
     All groups are signalled at once, so the wait is ``grace_s`` in total, not
@@ -77,7 +84,10 @@ def terminate_workers(workers: Iterable[WorkerProcess], *, grace_s: float) -> li
 
 
 class WorkerProcess:
-    """A started worker running one task.
+    """A started process leading its own group (``start_new_session=True``): wait, terminate, reap.
+
+    The executor's own workers are :class:`~hwaware_plugins.executors._worker.PooledWorker`;
+    this class serves callers that start a process themselves and hand in its ``Popen``.
 
     Thread-safety: :meth:`terminate` may be called from any thread (the
     executor's :meth:`~LocalExecutor.interrupt`) while the owning thread is in
@@ -91,40 +101,6 @@ class WorkerProcess:
         # Re-entrant: a SIGTERM handler may interrupt() while the main thread holds it.
         self._lock = threading.RLock()
         self._reaped = False
-
-    @classmethod
-    def start(
-        cls,
-        payload: bytes,
-        *,
-        python: str,
-        env: Mapping[str, str],
-        cpu_affinity: Sequence[int] | None = None,
-    ) -> WorkerProcess:
-        """Start a worker in a new session and send it ``payload`` (stdin stays open).
-
-        Cost: one interpreter start (tens of ms) plus imports in the worker.
-        """
-        workdir = tempfile.mkdtemp(prefix="hwaware-task-")
-        argv = [python, "-m", CHILD_MODULE, os.path.join(workdir, "result.pkl")]
-        if cpu_affinity:
-            argv.append(",".join(str(core) for core in cpu_affinity))
-        try:
-            popen = subprocess.Popen(argv, stdin=subprocess.PIPE, env=dict(env),
-                                     start_new_session=True)
-        except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
-        worker = cls(popen, workdir)
-        stdin = popen.stdin
-        assert stdin is not None
-        try:
-            stdin.write(HEADER.pack(len(payload)))
-            stdin.write(payload)
-            stdin.flush()
-        except BrokenPipeError:  # the worker died at start: wait() will say how
-            pass
-        return worker
 
     def wait(self, timeout: float | None) -> bool:
         """Block until the worker exits (left unreaped) or ``timeout`` passes; True if it exited."""
@@ -194,16 +170,6 @@ class WorkerProcess:
             with contextlib.suppress(OSError):
                 self.popen.stdin.close()
         return returncode
-
-    def read_result(self) -> dict[str, Any] | None:
-        """The worker's result record, or ``None`` when it wrote none."""
-        path = os.path.join(self._workdir, "result.pkl")
-        try:
-            with open(path, "rb") as handle:
-                record: dict[str, Any] = pickle.load(handle)
-        except (OSError, EOFError, pickle.UnpicklingError):
-            return None
-        return record
 
     def cleanup(self) -> None:
         """Remove the worker's temporary folder."""

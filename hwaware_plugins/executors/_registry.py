@@ -13,6 +13,12 @@ def _local(*args: Any, **kwargs: Any) -> Any:
     return LocalExecutor(*args, **kwargs)
 
 
+def _thread(*args: Any, **kwargs: Any) -> Any:
+    from hwaware_plugins.executors._thread import ThreadExecutor
+
+    return ThreadExecutor(*args, **kwargs)
+
+
 def _dask(*args: Any, **kwargs: Any) -> Any:
     from hwaware_plugins.executors._dask import DaskExecutor
 
@@ -25,7 +31,14 @@ COMPONENTS: list[Component] = [
         name="local",
         factory=_local,
         framework=None,
-        description="one pinned worker process per task on this node; kills its process group",
+        description="persistent worker processes pinned to this node's slots, reused per task",
+    ),
+    Component(
+        kind="executor",
+        name="thread",
+        factory=_thread,
+        framework=None,
+        description="coordinator threads, one lease each, told their device (current_device)",
     ),
     Component(
         kind="executor",

@@ -19,8 +19,18 @@ from hwaware_plugins.events import TrialFinished, TrialPlaced, emit
 from hwaware_plugins.executors._oom import next_memory_need
 from hwaware_plugins.executors._outcome import Attempt, TaskOutcome, describe_exit
 from hwaware_plugins.executors._payload import loads
-from hwaware_plugins.executors._process import WorkerProcess
-from hwaware_plugins.executors._strays import GRACE_ENV
+from hwaware_plugins.executors._strays import DEFAULT_MAX_KEPT, GRACE_ENV, MAX_KEPT_ENV
+from hwaware_plugins.executors._worker import PooledWorker
+from hwaware_plugins.executors._workers import (
+    DEFAULT_MAX_TASKS_PER_WORKER,
+    DEFAULT_MEMORY_LEAK_MB,
+    PER_TASK_VARIABLES,
+    Fitness,
+    WorkerPool,
+    held_memory_mb,
+    retire_reason,
+    worker_key,
+)
 
 _log = logging.getLogger("hwaware_plugins.executors")
 
@@ -39,11 +49,22 @@ class RunSettings:
     exclusive: bool
     framework: str | None = None
     emit_events: bool = True
+    max_tasks_per_worker: int | None = DEFAULT_MAX_TASKS_PER_WORKER
+    memory_leak_mb: float = DEFAULT_MEMORY_LEAK_MB
+    max_kept_processes: int = DEFAULT_MAX_KEPT
+    executor_name: str = "local"
+
+
+Runner = Callable[["Task", Any], "RunResult"]
+"""Runs one attempt of a task on a lease (a worker process, or a thread)."""
 
 
 @dataclass(eq=False)
 class Task:
     """A submitted task. ``worker`` is the live worker process, if any (read by interrupt).
+
+    ``payload`` is what a worker process unpickles; ``call`` is the callable
+    and its arguments as given (the thread executor runs them in place).
 
     ``oom_device_filter`` chooses the devices of re-placements after an
     out-of-memory failure (``None``: ``device_filter`` again).
@@ -57,11 +78,14 @@ class Task:
     timeout: float | None
     oom_device_filter: Callable[[Any], bool] | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
-    worker: WorkerProcess | None = None
+    worker: PooledWorker | None = None
+    call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
-class _Run:
+class RunResult:
+    """How one attempt ended (the executor turns it into a TaskOutcome)."""
+
     state: str
     value: Any
     error: str | None
@@ -70,11 +94,14 @@ class _Run:
     exit_code: int | None
     peak_memory_mb: float | None
     peak_rss_mb: float | None
+    release_later: bool = False
+    """The runner hands the lease on (a thread still running releases it when it ends)."""
 
 
-def _worker_env(lease: Any, label: str, kill_grace_s: float) -> dict[str, str]:
+def _worker_env(lease: Any, label: str, settings: RunSettings) -> dict[str, str]:
     env = dict(lease.env(os.environ))
-    env[GRACE_ENV] = repr(float(kill_grace_s))
+    env[GRACE_ENV] = repr(float(settings.kill_grace_s))
+    env[MAX_KEPT_ENV] = str(settings.max_kept_processes)
     env.setdefault("HWAWARE_DEVICE_ID", str(lease.device.id))
     env.setdefault("HWAWARE_SLOT_ID", str(lease.slot_id))
     env.setdefault("HWAWARE_LEASE_ID", str(lease.lease_id))
@@ -85,7 +112,7 @@ def _worker_env(lease: Any, label: str, kill_grace_s: float) -> dict[str, str]:
 def _classify(
     record: dict[str, Any] | None, *, returncode: int, timed_out: bool, cancelled: bool,
     timeout: float | None, wall_s: float,
-) -> _Run:
+) -> RunResult:
     if record is None:
         if cancelled:
             state, error = "cancelled", "interrupted: the worker's process group was terminated"
@@ -94,7 +121,7 @@ def _classify(
             error = f"task ran past its {timeout:g} s timeout; its process group was killed"
         else:
             state, error = "crash", describe_exit(returncode)
-        return _Run(state, None, error, None, wall_s, returncode, None, None)
+        return RunResult(state, None, error, None, wall_s, returncode, None, None)
     # A record means the callable finished: keep its result even if a kill raced it.
     rss = record.get("peak_rss_mb")
     cuda = record.get("peak_cuda_mb")
@@ -105,43 +132,68 @@ def _classify(
             value = loads(record["value"])
         except Exception as exc:
             error = f"the return value cannot be loaded here: {type(exc).__name__}: {exc}"
-            return _Run("fail", None, error, None, runtime, returncode, peak, rss)
-        return _Run("complete", value, None, None, runtime, returncode, peak, rss)
+            return RunResult("fail", None, error, None, runtime, returncode, peak, rss)
+        return RunResult("complete", value, None, None, runtime, returncode, peak, rss)
     error = f"{record['exc_type']}: {record['exc_message']}".rstrip(": ")
     state = "oom" if record.get("is_oom") else "fail"
-    return _Run(state, None, error, record.get("traceback"), runtime, returncode, peak, rss)
+    return RunResult(state, None, error, record.get("traceback"), runtime, returncode, peak, rss)
 
 
-def _run_once(task: Task, lease: Any, settings: RunSettings) -> _Run:
+def run_in_worker(task: Task, lease: Any, settings: RunSettings, workers: WorkerPool) -> RunResult:
+    """Run ``task`` in a persistent worker bound to ``lease``'s pinning; classify the end.
+
+    The worker is kept for the next task on the same pinning unless
+    :func:`~hwaware_plugins.executors._workers.retire_reason` gives a reason to
+    replace it (died, timed out, out of memory, task budget, memory held).
+    """
     started = time.monotonic()
+    env = _worker_env(lease, task.label, settings)
+    affinity = getattr(lease, "cpu_affinity", None)
+    key = worker_key(str(lease.device.id), affinity, env)
     try:
-        worker = WorkerProcess.start(
-            task.payload,
-            python=settings.python,
-            env=_worker_env(lease, task.label, settings.kill_grace_s),
-            cpu_affinity=getattr(lease, "cpu_affinity", None),
-        )
+        worker = workers.checkout(key=key, env=env, cpu_affinity=affinity)
     except OSError as exc:
         error = f"cannot start a worker with {settings.python!r}: {exc}"
-        return _Run("crash", None, error, None, 0.0, None, None, None)
+        return RunResult("crash", None, error, None, 0.0, None, None, None)
     task.worker = worker
+    returncode: int | None = None
+    record: dict[str, Any] | None = None
     timed_out = False
     try:
         if task.cancel_event.is_set():  # interrupt() ran before it could see this worker
-            worker.terminate(settings.kill_grace_s)
-        if not worker.wait(task.timeout):
-            timed_out = True
-            worker.terminate(settings.kill_grace_s)
-            worker.wait(None)
+            worker.kill(settings.kill_grace_s)
+        message = {"kind": "task", "payload": task.payload,
+                   "env": {k: env[k] for k in PER_TASK_VARIABLES if k in env}}
+        reply = worker.run(message, task.timeout)
+        record, timed_out = reply.record, reply.timed_out
+        if timed_out:
+            worker.kill(settings.kill_grace_s)
+            record = worker.late_record()  # a result that raced the timeout is kept
     finally:
-        returncode = worker.reap(settings.kill_grace_s)
         task.worker = None
-        record = worker.read_result()
-        worker.cleanup()
+        retire = _retire(worker, record, env, settings)
+        returncode = workers.checkin(worker, retire=retire)
+        if retire is not None and record is not None:
+            _log.info("replacing worker %d: %s", worker.pid, retire)
     return _classify(
-        record, returncode=returncode, timed_out=timed_out,
+        record, returncode=0 if returncode is None else returncode, timed_out=timed_out,
         cancelled=task.cancel_event.is_set(), timeout=task.timeout,
         wall_s=time.monotonic() - started,
+    )
+
+
+def _retire(worker: PooledWorker, record: dict[str, Any] | None, env: dict[str, str],
+            settings: RunSettings) -> str | None:
+    held: float | None = None
+    if record is not None and not worker.broken:
+        held = held_memory_mb(worker, visible=env.get("CUDA_VISIBLE_DEVICES", ""), record=record)
+        if worker.baseline_mb is None:
+            worker.baseline_mb = held
+    return retire_reason(
+        Fitness(died=record is None or worker.broken,
+                worker_reason=None if record is None else record.get("retire"),
+                tasks_run=worker.tasks_run, held_mb=held, baseline_mb=worker.baseline_mb),
+        max_tasks=settings.max_tasks_per_worker, memory_leak_mb=settings.memory_leak_mb,
     )
 
 
@@ -171,21 +223,22 @@ def _loss(value: Any) -> float | None:
     return float(value)
 
 
-def run_task(task: Task, pool: Any, settings: RunSettings) -> TaskOutcome:
+def run_task(task: Task, pool: Any, settings: RunSettings, runner: Runner) -> TaskOutcome:
     """Run ``task`` to its outcome; never raises for a task failure.
 
-    Each attempt leases a slot, runs one pinned worker and releases the lease.
+    Each attempt leases a slot, runs the task through ``runner`` (a pinned
+    worker process, or a thread) and releases the lease.
     An ``oom`` attempt is re-placed with a larger memory need
     (:func:`~hwaware_plugins.executors._oom.next_memory_need`) at most
     ``settings.max_oom_retries`` times, on the devices ``task.oom_device_filter``
     allows (``task.device_filter`` when it is ``None``); the decision is logged
     at warning level and recorded in ``TaskOutcome.attempts``.
 
-    Cost: one worker process start per attempt plus the task's own runtime.
+    Cost: a lease per attempt, the runner's cost, and the task's own runtime.
     """
     attempts: list[Attempt] = []
     need = task.memory_mb
-    run: _Run | None = None
+    run: RunResult | None = None
     lease_info: tuple[str | None, str | None, str | None] = (None, None, None)
     for attempt_no in range(settings.max_oom_retries + 1):
         try:
@@ -193,29 +246,31 @@ def run_task(task: Task, pool: Any, settings: RunSettings) -> TaskOutcome:
         except NoSuitableDeviceError as exc:
             why = f"{type(exc).__name__}: {exc}"
             if run is None:
-                run = _Run("fail", None, why, None, 0.0, None, None, None)
+                run = RunResult("fail", None, why, None, 0.0, None, None, None)
                 attempts.append(Attempt(None, "fail", why))
             else:
                 attempts.append(Attempt(None, "oom", f"re-placement impossible: {why}"))
             break
         if lease is None:
-            run = _Run("cancelled", None, "interrupted before the task started",
+            run = RunResult("cancelled", None, "interrupted before the task started",
                        None, 0.0, None, None, None)
             attempts.append(Attempt(None, "cancelled", run.error))
             break
         device = lease.device
         lease_info = (device.id, device.device_class, str(lease.slot_id))
+        run = None
         try:
             _emit(settings, "hwaware_trial_placed", TrialPlaced(
                 framework=settings.framework, trial_id=task.label, device_id=device.id,
                 device_class=device.device_class, subspace=None,
-                extra={"executor": "local", "slot_id": str(lease.slot_id),
+                extra={"executor": settings.executor_name, "slot_id": str(lease.slot_id),
                        "attempt": attempt_no + 1, "memory_mb": need},
             ))
-            run = _run_once(task, lease, settings)
+            run = runner(task, lease)
         finally:
             leased_mb = getattr(lease, "memory_mb", None)
-            lease.release()
+            if run is None or not run.release_later:
+                lease.release()
         reason: str | None = run.error
         retry_need: int | None = None
         if run.state == "oom" and attempt_no < settings.max_oom_retries:

@@ -90,3 +90,83 @@ def unpicklable_result() -> object:
     import threading
 
     return threading.Lock()
+
+
+IMPORTED_AT = time.monotonic_ns()
+"""When this module was imported in the process running it."""
+
+
+def where_imported() -> tuple[int, int]:
+    """This process's pid and when it imported this module (same value: imported once)."""
+    return os.getpid(), IMPORTED_AT
+
+
+def affinity_and_threads() -> tuple[int, list[int], str | None]:
+    """The pid, CPU affinity and OMP thread count this task runs with."""
+    return os.getpid(), sorted(os.sched_getaffinity(0)), os.environ.get("OMP_NUM_THREADS")
+
+
+def orphan_a_grandchild(pid_file: str) -> int:
+    """Leave a sleeping process whose parent (a shell) is gone; return this pid."""
+    subprocess.run(["sh", "-c", f"sleep 60 & echo $! > {pid_file}"], check=True)
+    return os.getpid()
+
+
+def loky_pool_pids() -> tuple[int, list[int]]:
+    """Use a joblib/loky pool of two workers; return this pid and the pool's worker pids."""
+    from joblib import Parallel, delayed
+
+    pids = Parallel(n_jobs=2, backend="loky")(delayed(pid_after)(0.2) for _ in range(6))
+    return os.getpid(), sorted(set(pids))
+
+
+def pid_after(seconds: float) -> int:
+    """Sleep, then return this process's pid (keeps both workers of a pool busy)."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def hold_gpu_memory(nvml_file: str, uuid: str, used_mb: int) -> int:
+    """Make the simulated NVML show this process holding ``used_mb`` on GPU ``uuid``."""
+    text = (
+        f'[[gpu]]\nname = "Test GPU"\nmemory_total_mb = 16000\nuuid = "{uuid}"\n'
+        f"[[gpu.process]]\npid = {os.getpid()}\nused_memory_mb = {used_mb}\n"
+    )
+    with open(nvml_file + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(nvml_file + ".tmp", nvml_file)
+    return os.getpid()
+
+
+def thread_oom_on_small(threshold_mb: int) -> str:
+    """As :func:`oom_on_small`, reading the device from ``current_device()`` (threads)."""
+    from hwaware_plugins.executors import current_device
+
+    memory = {"gpu-small": 4000, "gpu-mid": 8000, "gpu-big": 16000}
+    running = current_device()
+    assert running is not None and running.device_id is not None
+    if memory.get(running.device_id, 0) < threshold_mb:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    return running.device_id
+
+
+def running_on() -> object:
+    """What ``current_device()`` says inside the task."""
+    from hwaware_plugins.executors import current_device
+
+    return current_device()
+
+
+def child_holding_gpu_memory(nvml_file: str, uuid: str, pid_file: str) -> int:
+    """Leave a child that the simulated NVML shows holding memory on GPU ``uuid``."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    text = (
+        f'[[gpu]]\nname = "Test GPU"\nmemory_total_mb = 16000\nuuid = "{uuid}"\n'
+        f"[[gpu.process]]\npid = {child.pid}\nused_memory_mb = 500\n"
+    )
+    with open(nvml_file + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(nvml_file + ".tmp", nvml_file)
+    with open(pid_file, "w") as handle:
+        handle.write(str(child.pid))
+    return os.getpid()

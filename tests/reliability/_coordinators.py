@@ -23,33 +23,27 @@ WORK_S = (0.8, 0.8)
 def objective(run_dir: str) -> ChaosObjective:
     """The fault-free objective the coordinators run.
 
-    It spawns no child (``test_no_child_of_a_finished_worker_survives_a_killed_coordinator``
+    It spawns no child (``test_no_child_of_a_finished_task_survives_a_killed_coordinator``
     checks the children of a finished worker).
     """
     return ChaosObjective(run_dir=run_dir, rates=ChaosRates(), work_s=WORK_S, spawn_child=False)
 
 
-def run_slow_reap(run_dir: str) -> None:
-    """One task whose worker returns at once while the executor is slow to end its group.
+def run_idle_worker(run_dir: str) -> None:
+    """One task that leaves a child; then the coordinator waits with its worker idle.
 
-    ``WorkerProcess.reap`` (which terminates the worker's group) is delayed by
-    60 s, so a coordinator killed meanwhile never ends the group: only the
-    worker itself can have killed the task's child.
+    The persistent worker keeps the child the task left (it could be a reusable
+    pool); ``RUN_DIR/finished`` says the task is done. A coordinator killed now
+    leaves an idle worker and that child, which must both die on their own.
     """
     import time
 
-    from hwaware_plugins.executors import _process
-
-    original = _process.WorkerProcess.reap
-
-    def slow_reap(self: Any, grace_s: float) -> int:
-        time.sleep(60)
-        return int(original(self, grace_s))
-
-    _process.WorkerProcess.reap = slow_reap  # type: ignore[method-assign]
     task = ChaosObjective(run_dir=run_dir, rates=ChaosRates(), work_s=(0.0, 0.0))
     with executor(run_dir) as running:
-        running.submit(task, {"x": 0.0}, label="slow-reap").result()
+        running.submit(task, {"x": 0.0}, label="idle-worker").result()
+        with open(os.path.join(run_dir, "finished"), "w") as handle:
+            handle.write("done")
+        time.sleep(60)
 
 
 def executor(run_dir: str) -> Any:
@@ -113,7 +107,7 @@ if __name__ == "__main__":
     framework, folder, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if framework == "hyperopt":
         run_hyperopt(folder, count)
-    elif framework == "slow-reap":
-        run_slow_reap(folder)
+    elif framework == "idle-worker":
+        run_idle_worker(folder)
     else:
         run_optuna(folder, count)

@@ -65,7 +65,7 @@ def test_invalid_device_file(tmp_path: Path, text: str | None, message: str) -> 
     ("kind", "message"),
     [
         ("scheduler", "unknown scheduler 'nope'; known: fcfs, hwaware, shadho"),
-        ("executor", "unknown executor 'nope'; known: dask, local"),
+        ("executor", "unknown executor 'nope'; known: dask, local, thread"),
     ],
 )
 def test_unknown_component_name(kind: str, message: str) -> None:

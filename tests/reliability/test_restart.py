@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from hwaware_plugins.chaos import Ledger, chaos_devices
-from hwaware_plugins.chaos._ledger import process_alive
 from hwaware_plugins.hardware._pool import DevicePool
 from tests.reliability import _coordinators
 
@@ -195,25 +194,22 @@ def test_optuna_study_resumes_and_fails_then_retries_trials_of_dead_workers(
     assert os.path.exists(db)
 
 
-def _worker_has_exited(ledger: Ledger) -> bool:
-    """The task's worker recorded itself and its child, then exited (a zombie until reaped)."""
-    recorded = ledger.processes()
-    if len(recorded) != 2:
-        return False
-    worker = min(recorded, key=lambda entry: entry[1])  # it started before its child
-    return not process_alive(*worker)
+def _task_finished(ledger: Ledger, run_dir: Path) -> bool:
+    """The task recorded its worker and the child it left, and its result is back."""
+    return len(ledger.processes()) == 2 and (run_dir / "finished").exists()
 
 
 @pytest.mark.timeout(60)
-def test_no_child_of_a_finished_worker_survives_a_killed_coordinator(tmp_path: Path) -> None:
-    coordinator = _start("slow-reap", tmp_path, 1)
+def test_no_child_of_a_finished_task_survives_a_killed_coordinator(tmp_path: Path) -> None:
+    coordinator = _start("idle-worker", tmp_path, 1)
     ledger = Ledger(tmp_path)
     try:
-        _wait_for(lambda: _worker_has_exited(ledger), 30, "the worker to finish its task")
-        # The executor has not reaped the worker (nor ended its group) yet: kill it now.
+        _wait_for(lambda: _task_finished(ledger, tmp_path), 30, "the task to finish")
+        # The worker is idle and keeps the task's child: kill the coordinator now.
         coordinator.send_signal(signal.SIGKILL)
         coordinator.wait(timeout=10)
-        time.sleep(1)
+        _wait_for(lambda: ledger.live_processes() == [], 10, lambda: (
+            f"the idle worker and its child to die: {_commands(ledger.live_processes())}"))
         leftovers = ledger.live_processes()
     finally:
         coordinator.kill()

@@ -73,8 +73,12 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
     :param scheduler: the scheduler :func:`~hwaware_hyperopt.suggest` uses when
         it is the ``algo`` (a registered name or a scheduler object).
     :param executor: ``"local"`` (:class:`~hwaware_plugins.executors.LocalExecutor`
-        over ``devices``), another registered executor name, or an executor
-        object such as ``DaskExecutor(client)``.
+        over ``devices``: persistent pinned worker processes), ``"thread"``
+        (:class:`~hwaware_plugins.executors.ThreadExecutor` over ``devices``:
+        coordinator threads, for objectives that keep state in the coordinator,
+        e.g. hyperopt-sklearn's ``HyperoptEstimator``; the objective reads its
+        device from :func:`~hwaware_plugins.executors.current_device`), another
+        registered executor name, or an executor object such as ``DaskExecutor(client)``.
     :param parallelism: evaluations at once (default: the devices' slot count).
     :param timeout_per_trial: seconds after which one evaluation is killed and
         recorded as an ERROR trial with state ``timeout``; or a mapping from
@@ -166,8 +170,8 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         if isinstance(self.executor, str):
             from hwaware_plugins import load
 
-            if self.executor == "local":
-                self._executor = _local(self)
+            if self.executor in ("local", "thread"):
+                self._executor = _local(self, threads=self.executor == "thread")
             else:
                 self._executor = load("executor", self.executor, framework="hyperopt")
         elif callable(getattr(self.executor, "submit", None)):
@@ -276,10 +280,11 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         self.__dict__.update(state)
 
 
-def _local(trials: HardwareAwareTrials) -> Any:
-    from hwaware_plugins.executors import LocalExecutor
+def _local(trials: HardwareAwareTrials, *, threads: bool = False) -> Any:
+    from hwaware_plugins.executors import LocalExecutor, ThreadExecutor
 
     # No default time limit: each submit passes its trial's own (timeout_per_trial).
-    return LocalExecutor(
+    kind = ThreadExecutor if threads else LocalExecutor
+    return kind(
         resolve_devices(trials.devices), max_workers=trials.parallelism, framework="hyperopt",
     )

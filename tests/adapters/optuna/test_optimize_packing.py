@@ -21,6 +21,7 @@ def _one_gpu(folder: Path) -> Path:
     """One declared 8 GiB GPU (nothing touches CUDA)."""
     path = folder / "devices.toml"
     path.write_text(
+        'remote_devices = "simulate"\n'
         '[[device]]\nkind = "gpu"\nname = "G8"\nmemory_gb = 8\nhost = "node-t"\n'
         'uuids = ["GPU-00000000-2222-3333-4444-555555555555"]\n', encoding="utf-8")
     return path

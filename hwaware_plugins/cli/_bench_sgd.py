@@ -34,6 +34,9 @@ class SGDBenchConfig:
     lr: float = 0.15
     hidden: int = 64
     seed: int = 0
+    device: str = "cpu"
+    clock: str = "virtual"
+    backend: str | None = None
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on an inconsistent setting."""
@@ -50,6 +53,8 @@ class SGDBenchConfig:
             raise ConfigError(f"unknown policies {unknown}; choose from {', '.join(POLICY_NAMES)}")
         if self.epochs <= 0 or self.batch_size < 1 or self.lr <= 0 or self.hidden < 1:
             raise ConfigError("--epochs, --batch-size, --lr and --hidden must be positive")
+        if self.device not in ("cpu", "cuda"):
+            raise ConfigError(f"--device must be cpu or cuda, got {self.device!r}")
 
 
 def digits_split(seed: int) -> tuple[Any, Any]:
@@ -79,11 +84,12 @@ def _train_policy(ctx: Any, config: SGDBenchConfig, policy: str) -> dict[str, An
     from hwaware_plugins.training import AdaptiveSGD, accuracy
 
     train, val = digits_split(config.seed)
-    x, y = train.tensors
+    x, y = (t.to(ctx.device) for t in train.tensors)
+    val = torch.utils.data.TensorDataset(*(t.to(ctx.device) for t in val.tensors))
     torch.manual_seed(config.seed)
     model = torch.nn.Sequential(
         torch.nn.Linear(64, config.hidden), torch.nn.ReLU(), torch.nn.Linear(config.hidden, 10)
-    )
+    ).to(ctx.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
     sgd = AdaptiveSGD(
         model, optimizer, num_samples=len(x), policy=policy, batch_size=config.batch_size,
@@ -132,10 +138,14 @@ def run_benchmark(config: SGDBenchConfig, *, show_progress: bool = False) -> dic
     config.validate()
     from hwaware_plugins.training import launch
 
+    devices = None if config.device == "cpu" else ["cuda:0"] * config.workers
     results = launch(
         bench_rank,
-        world_size=config.workers,
+        devices,
+        world_size=None if devices else config.workers,
         slowdowns=config.slowdowns,
+        clock=config.clock,
+        backend=config.backend or ("gloo" if devices else None),
         args=(config, show_progress),
     )
     return {"policies": results[0], "config": asdict(config)}
@@ -163,6 +173,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.15, help="lr0 for the batch size")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: every rank shares GPU 0 (gloo)")
+    parser.add_argument("--clock", choices=("virtual", "real"), default="virtual",
+                        help="slowdowns on a simulated clock, or real sleeps")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT",
                         help="also write the results to this JSON file")
     parser.set_defaults(handler=run)
@@ -180,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
+        device=args.device,
+        clock=args.clock,
     )
     report = run_benchmark(config, show_progress=not getattr(args, "quiet", False))
     for name, row in report["policies"].items():

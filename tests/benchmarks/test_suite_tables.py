@@ -26,7 +26,7 @@ from hwaware_plugins.simulation._suite import (
 )
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-MIN_ROWS_PER_SUBSPACE = 50
+MIN_ROWS_PER_SUBSPACE = 100
 
 
 def _load(name: str) -> ModuleType:

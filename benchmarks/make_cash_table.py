@@ -23,13 +23,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
-import math
-import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -45,8 +42,12 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules below
+
+import make_suite_tables as suite
+from cash_families import Dim, Outcome
+
 Params = dict[str, float | int | str]
-Rng = np.random.Generator
 
 SPLIT_SEED = 0
 """Seed of the train/validation split; fixed so tables made with other ``--seed`` compare."""
@@ -82,33 +83,6 @@ COLUMNS = (
 
 
 # ---------------------------------------------------------------- sampling (pure, seeded)
-
-
-@dataclass(frozen=True)
-class Dim:
-    """One sampled parameter; ``kind`` is log, uniform, int, log_int (bounds inclusive) or choice.
-
-    Floats are rounded to 4 significant digits before use, so the CSV holds the exact value
-    that was fitted.
-    """
-
-    kind: str
-    low: float = 0.0
-    high: float = 0.0
-    options: tuple[Any, ...] = ()
-
-    def draw(self, rng: Rng) -> Any:
-        """One value from this dimension; costs one draw from ``rng``."""
-        if self.kind == "choice":
-            return self.options[int(rng.integers(len(self.options)))]
-        if self.kind == "int":
-            return int(rng.integers(int(self.low), int(self.high) + 1))
-        if self.kind == "log_int":
-            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high + 1)))
-            return min(int(self.high), int(value))
-        if self.kind == "log":
-            return float(f"{math.exp(rng.uniform(math.log(self.low), math.log(self.high))):.4g}")
-        return float(f"{rng.uniform(self.low, self.high):.4g}")
 
 
 def _c(low: float = 1e-3, high: float = 1e3) -> Dim:
@@ -256,16 +230,6 @@ def make_model(subspace: str, params: Params, model_seed: int) -> Any:
     raise ValueError(f"unknown subspace {subspace!r}; choose from {', '.join(SUBSPACES)}")
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one evaluation measured."""
-
-    loss: float
-    runtime_s: float
-    wall_s: float
-    capped: bool | None
-
-
 def evaluate(subspace: str, params: Params, model_seed: int, split: Split) -> Outcome:
     """Fit on train and score on validation; times fit + predict (CPU and wall)."""
     model = make_model(subspace, params, model_seed)
@@ -284,116 +248,40 @@ def evaluate(subspace: str, params: Params, model_seed: int, split: Split) -> Ou
 # ---------------------------------------------------------------- table I/O and driver
 
 
-def partial_path(out: Path) -> Path:
-    """Where rows accumulate until the table is complete."""
-    return out.with_name(out.stem + ".partial.csv")
+class _DigitsTable:
+    """This table for the shared driver in make_suite_tables.py (same CSV, same resumption)."""
+
+    name = "digits"
+    columns = COLUMNS
+    order = SUBSPACES
+
+    def family(self, subspace: str) -> str:
+        return FAMILY[subspace]
+
+    def sample(self, seed: int, subspace: str, index: int) -> tuple[Params, int]:
+        return sample_config(seed, subspace, index)
+
+    def prepare(self) -> Split:
+        return load_split()
+
+    def measure(self, subspace: str, params: Mapping[str, Any], model_seed: int, split: Split
+                ) -> Outcome:  # fmt: skip
+        return evaluate(subspace, dict(params), model_seed, split)
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """Rows of a table written by this script; raises ValueError on a foreign header."""
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise ValueError(f"{path} has other columns than this script writes; move it away")
-        return list(reader)
-
-
-def _cell(value: float | int | str | bool | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(int(value))
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def make_row(subspace: str, index: int, seed: int, params: Params, out: Outcome) -> dict[str, str]:
-    """One CSV row; parameters a subspace does not use are empty."""
-    values: dict[str, float | int | str | bool | None] = {
-        "subspace": subspace, "family": FAMILY[subspace], "index": index, "seed": seed,
-        **params, "capped": out.capped, "loss": round(out.loss, 6),
-        "runtime_s": round(out.runtime_s, 6), "wall_s": round(out.wall_s, 6),
-    }  # fmt: skip
-    return {column: _cell(values.get(column)) for column in COLUMNS}
-
-
-def plan(per_subspace: int, subspaces: Sequence[str]) -> Iterator[tuple[str, int]]:
-    """Index-major order, so a partial run (and machine noise) spreads over all subspaces."""
-    for index in range(per_subspace):
-        for subspace in subspaces:
-            yield subspace, index
-
-
-def validate(rows: Sequence[Mapping[str, str]], per_subspace: int, subspaces: Sequence[str]
-             ) -> None:  # fmt: skip
-    """Raise ValueError unless every ``(subspace, index)`` is present with sane measurements."""
-    present = {(r["subspace"], int(r["index"])) for r in rows}
-    missing = [pair for pair in plan(per_subspace, subspaces) if pair not in present]
-    if missing:
-        raise ValueError(f"{len(missing)} configurations missing, first {missing[0]}")
-    for r in rows:
-        loss, runtime = float(r["loss"]), float(r["runtime_s"])
-        if not (0.0 <= loss <= 1.0 and math.isfinite(runtime) and runtime > 0.0):
-            raise ValueError(f"bad measurement in row {r['subspace']}#{r['index']}: {r}")
-
-
-def write_table(rows: Sequence[Mapping[str, str]], out: Path) -> None:
-    """Write rows sorted by (subspace order, index) to ``out`` atomically."""
-    ordered = sorted(rows, key=lambda r: (SUBSPACES.index(r["subspace"]), int(r["index"])))
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(ordered)
-    os.replace(tmp, out)
-
-
-def _limit_threads() -> None:
-    torch.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # OMP_NUM_THREADS=1 in the environment still applies.
-        return
-    threadpool_limits(limits=1)
+DIGITS = _DigitsTable()
+partial_path = suite.partial_path
+"""Where rows accumulate until the table is complete (``<out stem>.partial.csv``)."""
 
 
 def run(*, out: Path, per_subspace: int, seed: int, subspaces: Sequence[str]) -> int:
     """Evaluate every missing configuration, then write ``out``; returns the rows evaluated.
 
-    Resumes from the partial file, else extends an existing ``out``; the partial file is removed
-    once ``out`` is complete. Costs about half a CPU-second per configuration on average. Two
-    runs must not share one ``out`` at the same time.
+    Resumes from the partial file (:func:`partial_path`), else extends an existing ``out``;
+    the partial file is removed once ``out`` is complete. Costs about half a CPU-second per
+    configuration on average. Two runs must not share one ``out`` at the same time.
     """
-    _limit_threads()
-    partial = partial_path(out)
-    rows: list[dict[str, str]] = []
-    for source in (partial, out):
-        if source.exists():
-            rows = read_rows(source)
-            break
-    if any(int(r["seed"]) != seed for r in rows):
-        raise ValueError(f"{partial} was made with another --seed; pass that seed or move it")
-    if not partial.exists():
-        write_table(rows, partial)
-    done = {(r["subspace"], int(r["index"])) for r in rows}
-    todo = [pair for pair in plan(per_subspace, subspaces) if pair not in done]
-    split, start = load_split(), time.perf_counter()
-    with partial.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
-        for k, (subspace, index) in enumerate(todo, 1):
-            params, model_seed = sample_config(seed, subspace, index)
-            row = make_row(subspace, index, seed, params,
-                           evaluate(subspace, params, model_seed, split))  # fmt: skip
-            writer.writerow(row)
-            handle.flush()
-            rows.append(row)
-            eta = (time.perf_counter() - start) / k * (len(todo) - k)
-            print(f"[{k}/{len(todo)}] {subspace}#{index} loss={row['loss']} "
-                  f"cpu={row['runtime_s']}s eta={eta / 60:.1f}min", flush=True)  # fmt: skip
-    validate(rows, per_subspace, subspaces)
-    write_table(rows, out)
-    partial.unlink()
-    print(f"wrote {len(rows)} rows to {out}", flush=True)
-    return len(todo)
+    return suite.run(DIGITS, out=out, per_subspace=per_subspace, seed=seed, subspaces=subspaces)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

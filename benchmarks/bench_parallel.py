@@ -26,12 +26,14 @@ included), the ideal (ceil(N/K) x duration), the most trials that ran at once, a
 per-trial overhead after warm-up: the median gap between one trial's end and the next
 trial's start on the same worker.
 
-    python benchmarks/bench_parallel.py --repeats 3 --load 0,1 --json benchmarks/results/parallel.json
+    python benchmarks/bench_parallel.py --repeats 3 --load 0,1 \
+        --json benchmarks/results/parallel.json
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -91,10 +93,9 @@ class Run:
 
 
 def _child(args: argparse.Namespace) -> dict[str, Any]:
+    import _parallel_objectives as objectives
     import numpy as np
     import optuna
-
-    import _parallel_objectives as objectives
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n, k, path, devices = args.trials, args.slots, args.path, args.device_file
@@ -169,8 +170,8 @@ def _analyse(log: Path) -> tuple[int, float | None]:
     rows = []
     if log.exists():
         for line in log.read_text(encoding="ascii").splitlines():
-            pid, tid, start, end = line.split()
-            rows.append((f"{pid}:{tid}", float(start), float(end)))
+            pid, tid, begin, finish = line.split()
+            rows.append((f"{pid}:{tid}", float(begin), float(finish)))
     events = sorted([(s, 1) for _, s, _ in rows] + [(e, -1) for _, _, e in rows])
     running = best = 0
     for _, step in events:
@@ -182,7 +183,7 @@ def _analyse(log: Path) -> tuple[int, float | None]:
         by_worker.setdefault(worker, []).append((start, end))
     for spans in by_worker.values():
         spans.sort()
-        gaps += [b[0] - a[1] for a, b in zip(spans, spans[1:], strict=False)]
+        gaps += [b[0] - a[1] for a, b in itertools.pairwise(spans)]
     return best, (statistics.median(gaps) * 1000.0 if gaps else None)
 
 
@@ -213,7 +214,7 @@ def _measure(args: argparse.Namespace, workload: str, devices: str, path: str, l
 
 def _have_ray() -> bool:
     try:
-        import ray  # noqa: F401
+        import ray
         import ray.tune  # noqa: F401
     except ImportError:
         return False

@@ -69,7 +69,7 @@ def train_small_model(hidden: int, epochs: int, seed: int = 0) -> dict[str, floa
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     started = time.perf_counter()
     for _ in range(epochs):
-        for batch in torch.randperm(len(x), device=device).split(64):
+        for batch in torch.split(torch.randperm(len(x), device=device), 64):
             optimizer.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
             loss.backward()  # type: ignore[no-untyped-call]

@@ -293,51 +293,55 @@ def run_fmin(
     trials.refresh()
     waiting = [doc for doc in trials.trials if doc["state"] == base.JOB_STATE_NEW]
     budget = max(0, max_evals - len(trials.trials))
-    queued, stop, stopped_by_search = 0, "", False
-    early_args: list[Any] = []
     n_done = trials.count_by_state_unsynced(base.JOB_STATE_DONE)
+
+    def search(bar: Any) -> tuple[str, bool]:
+        """Propose, submit and collect until a stop; return why, and whether results said so.
+
+        Its own frame, not a loop inside run_fmin's ``try``: CPython 3.11 can
+        raise a Ctrl-C at the jump back to a loop's first line, outside the
+        ``try`` that starts there.
+        """
+        queued, exhausted = 0, False
+        early_args: list[Any] = []
+        while True:
+            if timeout is not None and time.monotonic() - started >= timeout:
+                return f"fmin timeout of {timeout} s reached", False
+            while (not exhausted and len(loop.in_flight) < limit
+                   and (waiting or queued < budget)):
+                if waiting:
+                    loop.submit_waiting(waiting.pop(0))
+                else:
+                    proposed = loop.propose()
+                    queued += len(proposed)
+                    exhausted = not proposed
+                if loop.error is not None:
+                    return "", True
+            if not loop.in_flight:
+                return ("the algorithm proposed no more trials" if exhausted else ""), False
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            future = loop.next_finished(WAIT_S if left is None else min(WAIT_S, left))
+            if future is None:
+                continue
+            doc = loop.collect(future)
+            save_trials(trials, trials_save_file)
+            best = _best_loss(trials)
+            if doc["state"] == base.JOB_STATE_DONE:
+                if best is not None:
+                    bar.postfix = f"best loss: {best}"
+                bar.update(1)
+            if loop.error is not None:
+                return "", True
+            if loss_threshold is not None and best is not None and best < loss_threshold:
+                return f"loss {best} is below loss_threshold {loss_threshold}", True
+            if early_stop_fn is not None:
+                halt, early_args = early_stop_fn(trials, *early_args)
+                if halt:
+                    return "early_stop_fn asked to stop", True
+
     with progress_callback(initial=n_done, total=max_evals) as bar:
         try:
-            while True:
-                if timeout is not None and time.monotonic() - started >= timeout:
-                    stop = f"fmin timeout of {timeout} s reached"
-                    break
-                while (not stop and len(loop.in_flight) < limit
-                       and (waiting or queued < budget)):
-                    if waiting:
-                        loop.submit_waiting(waiting.pop(0))
-                    else:
-                        proposed = loop.propose()
-                        if not proposed:
-                            stop = "the algorithm proposed no more trials"
-                        queued += len(proposed)
-                    if loop.error is not None:
-                        break
-                if loop.error is not None or not loop.in_flight:
-                    break
-                left = None if timeout is None else timeout - (time.monotonic() - started)
-                future = loop.next_finished(WAIT_S if left is None else min(WAIT_S, left))
-                if future is None:
-                    continue
-                doc = loop.collect(future)
-                save_trials(trials, trials_save_file)
-                if doc["state"] == base.JOB_STATE_DONE:
-                    best = _best_loss(trials)
-                    if best is not None:
-                        bar.postfix = f"best loss: {best}"
-                    bar.update(1)
-                if loop.error is not None:
-                    break
-                best = _best_loss(trials)
-                if loss_threshold is not None and best is not None and best < loss_threshold:
-                    stop, stopped_by_search = (
-                        f"loss {best} is below loss_threshold {loss_threshold}", True)
-                    break
-                if early_stop_fn is not None:
-                    halt, early_args = early_stop_fn(trials, *early_args)
-                    if halt:
-                        stop, stopped_by_search = "early_stop_fn asked to stop", True
-                        break
+            stop, stopped_by_search = search(bar)
         except BaseException as exc:
             loop.cancel_all(f"interrupted by {type(exc).__name__}")
             save_trials(trials, trials_save_file)

@@ -273,7 +273,7 @@ def run_fmin(
     each option. Trials a previous run left running are failed first (and
     queued for a re-run within ``max_retries``); trials queued before ``fmin``
     (``JOB_STATE_NEW``, e.g. from ``generate_trials_to_calculate``) are
-    evaluated first. ``loss_threshold`` and ``early_stop_fn`` are checked
+    evaluated first, and ``algo`` proposes only once their results are in. ``loss_threshold`` and ``early_stop_fn`` are checked
     after every single result, as in fmin's serial loop.
     ``progress_callback`` is a hyperopt progress context manager factory
     (``initial``, ``total``), updated per done trial.
@@ -292,6 +292,7 @@ def run_fmin(
         save_trials(trials, trials_save_file)
     trials.refresh()
     waiting = [doc for doc in trials.trials if doc["state"] == base.JOB_STATE_NEW]
+    first = {doc["tid"] for doc in waiting}
     budget = max(0, max_evals - len(trials.trials))
     n_done = trials.count_by_state_unsynced(base.JOB_STATE_DONE)
 
@@ -311,6 +312,8 @@ def run_fmin(
                    and (waiting or queued < budget)):
                 if waiting:
                     loop.submit_waiting(waiting.pop(0))
+                elif any(doc["tid"] in first for doc, _ in loop.in_flight.values()):
+                    break  # as in the serial loop, the algorithm sees queued points' results
                 else:
                     proposed = loop.propose()
                     queued += len(proposed)

@@ -41,7 +41,9 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
 
     ``fmin`` options behave as with ``Trials``: ``max_evals`` counts the trials
     already held (so a second ``fmin`` continues), and trials queued before
-    ``fmin`` (``generate_trials_to_calculate``) are evaluated first;
+    ``fmin`` (``generate_trials_to_calculate``) are evaluated first, the
+    algorithm proposing only once their results are in (as in the serial
+    loop; slots they leave free wait);
     ``timeout`` cancels the running trials when it expires; ``loss_threshold``
     and ``early_stop_fn`` are checked after every result, as in hyperopt's
     serial loop, and a stop cancels what still runs (an evaluation that

@@ -288,14 +288,16 @@ def fixed_choices_doc(doc: dict[str, Any], labels: Sequence[str], indices: Mappi
     """Complete a trial document proposed on a :func:`fix_branches` copy of the space.
 
     Every label of the full space gets its ``misc["idxs"]``/``misc["vals"]``
-    entry (empty when the copy did not hold it: an option not chosen), and
-    each fixed switch gets its index, so the document reads as one of the full
+    entry (empty when the copy did not hold it: an option not chosen), each
+    fixed switch gets its index, and every value present is indexed by the
+    trial id (ATPE writes ``[0]``), so the document reads as one of the full
     space. Modifies and returns ``doc``. Cost: O(labels).
     """
     misc = doc["misc"]
     for label in labels:
-        misc["idxs"].setdefault(label, [])
         misc["vals"].setdefault(label, [])
+    for label, values in misc["vals"].items():
+        misc["idxs"][label] = [doc["tid"]] if len(values) else []
     for label, index in indices.items():
         misc["idxs"][label] = [doc["tid"]]
         misc["vals"][label] = [int(index)]

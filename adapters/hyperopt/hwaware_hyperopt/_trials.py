@@ -228,7 +228,8 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         pass over the trial documents.
         """
         super().refresh()
-        self._trials = [t for t in self._trials if t["state"] != base.JOB_STATE_RUNNING]
+        listed: list[dict[str, Any]] = self.trials
+        self._trials = [t for t in listed if t["state"] != base.JOB_STATE_RUNNING]
 
     def fmin(
         self,

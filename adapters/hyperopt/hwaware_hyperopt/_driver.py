@@ -273,8 +273,9 @@ def run_fmin(
     each option. Trials a previous run left running are failed first (and
     queued for a re-run within ``max_retries``); trials queued before ``fmin``
     (``JOB_STATE_NEW``, e.g. from ``generate_trials_to_calculate``) are
-    evaluated first, and ``algo`` proposes only once their results are in. ``loss_threshold`` and ``early_stop_fn`` are checked
-    after every single result, as in fmin's serial loop.
+    evaluated first, and ``algo`` proposes only once their results are in.
+    ``loss_threshold`` and ``early_stop_fn`` are checked after every single
+    result, as in fmin's serial loop.
     ``progress_callback`` is a hyperopt progress context manager factory
     (``initial``, ``total``), updated per done trial.
     Raises the objective's own exception (or :class:`TrialFailedError`) after

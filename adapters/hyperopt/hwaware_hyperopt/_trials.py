@@ -52,7 +52,9 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
     With ``catch_eval_exceptions=False`` an objective that raises stops the
     search and ``fmin`` raises that exception itself (type and message, the
     worker's traceback as its ``__cause__``, a
-    :class:`~hwaware_hyperopt._remote.RemoteTraceback`); one that returns an
+    :class:`~hwaware_hyperopt.RemoteTraceback`; for this the objective runs
+    wrapped, so the worker imports ``hwaware_hyperopt``, not hyperopt: on
+    Dask, install the adapter on the workers); one that returns an
     invalid result (not a number or a result dict, or a NaN or infinite loss),
     or whose exception cannot be pickled, stops it with
     :class:`TrialFailedError` (a crash, an out-of-memory failure or a

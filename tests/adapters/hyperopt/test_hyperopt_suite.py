@@ -11,8 +11,9 @@ adapter's own loop.
 
 Not run with ``SLOTS`` slots (``SEQUENTIAL``): tests asserting what only a
 sequential loop gives; they run with one slot, where it holds. Not run by
-default (``FOR_TIME``): tests of hundreds of evaluations; set
-``HWAWARE_HYPEROPT_SUITE=full`` to run them too.
+default (``FOR_TIME``): tests of hundreds of evaluations, or of a hundred whose
+every worker must import the test modules to unpickle the objective (a test
+case's method); set ``HWAWARE_HYPEROPT_SUITE=full`` to run them too.
 """
 
 from __future__ import annotations
@@ -48,15 +49,10 @@ SEQUENTIAL: dict[str, str] = {
 FOR_TIME: dict[str, str] = {
     "test_fmin.test_quadratic1_rand": "500 evaluations",
     "test_fmin.test_loss_threshold": "about 780 evaluations before the threshold is met",
-    "test_pchoice.TestSimpleFMin.test_random": "150 evaluations",
-    "test_pchoice.TestSimpleFMin.test_tpe": "100 evaluations",
-    "test_pchoice.TestSimpleFMin.test_anneal": "100 evaluations",
-    "test_pchoice.test_constant_fn_rand": "50 evaluations (the tpe variant runs)",
-    "test_pchoice.test_constant_fn_anneal": "50 evaluations (the tpe variant runs)",
-    "test_fmin.test_early_stop": "100 evaluations (test_trials_contracts.py checks the same "
-                                 "contract: early_stop_fn after every result)",
-    "test_fmin.test_annotated_params_space": "10 evaluations, but each worker imports hyperopt "
-                                             "to unpickle the annotated objective",
+    "test_pchoice.TestSimpleFMin.test_random": "150 evaluations of a test case's method: each "
+                                               "worker imports the test modules to unpickle it",
+    "test_pchoice.TestSimpleFMin.test_tpe": "100 evaluations of a test case's method",
+    "test_pchoice.TestSimpleFMin.test_anneal": "100 evaluations of a test case's method",
 }
 """Tests left out of a default run for time (each evaluation starts a worker process)."""
 

@@ -81,7 +81,7 @@ def test_max_retries_runs_a_crashed_trial_again_on_a_fresh_placement(
 ) -> None:
     trials = HardwareAwareTrials(executor=make_executor(cpus(2)), max_retries=max_retries)
     _run(trials, _objectives.crash_first, 3)
-    docs = trials._dynamic_trials
+    docs = _by_tid(trials)
     assert [d["tid"] for d in docs] == [0, 1, 2]  # a retry keeps its trial id
     for doc in docs:
         info = doc["misc"][MISC_KEY]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from hwaware_hyperopt._docs import MISC_KEY
     from hwaware_hyperopt._driver import TrialFailedError
     from hwaware_hyperopt._pyll import SpaceInfo, SwitchInfo, hp_distribution, read_space
+    from hwaware_hyperopt._remote import RemoteTraceback
     from hwaware_hyperopt._suggest import suggest
     from hwaware_hyperopt._trials import HardwareAwareTrials
 
@@ -40,6 +41,7 @@ _WHERE: dict[str, str] = {
     "SwitchInfo": "_pyll",
     "hp_distribution": "_pyll",
     "read_space": "_pyll",
+    "RemoteTraceback": "_remote",
     "suggest": "_suggest",
     "HardwareAwareTrials": "_trials",
 }
@@ -48,6 +50,7 @@ __all__ = [
     "MISC_KEY",
     "Branching",
     "HardwareAwareTrials",
+    "RemoteTraceback",
     "SpaceInfo",
     "SwitchInfo",
     "TrialFailedError",

@@ -13,7 +13,9 @@ Every trial proposed by :func:`~hwaware_hyperopt.suggest` or run by
   ``memory_mb`` (the memory need of the last placement, raised after an
   out-of-memory failure), ``retries`` (re-runs after a crash, OOM or timeout),
   ``retry_of`` (on a re-run of a trial whose coordinator died: that trial's id),
-  ``error`` and ``traceback`` for failures.
+  ``error`` and ``traceback`` for failures, ``unseen_result`` (on a trial
+  cancelled because the search stopped, e.g. by ``early_stop_fn``, while it
+  was finishing: the result it returned, which the search never saw).
 
 Because all of it lives in the trial documents, any process can rebuild the
 scheduler's view from a pickled or stored ``Trials`` object.

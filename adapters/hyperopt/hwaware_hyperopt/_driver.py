@@ -2,25 +2,34 @@
 
 Single-threaded: the calling thread proposes trials (running ``algo``),
 submits them, and waits on the executor's futures; executor threads only
-resolve futures. Trial documents are therefore only written by the caller.
+resolve futures (and queue them in the order they finish). Trial documents
+are therefore only written by the caller.
+
+What hyperopt's algorithms and helpers see is what fmin's serial loop shows
+them: running trials are not in ``trials.trials`` (see
+``HardwareAwareTrials.refresh``), results are listed in the order they
+arrived, and ``loss_threshold`` and ``early_stop_fn`` are checked after every
+single result.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from hyperopt import base
+from hyperopt import base, progress
 
 from hwaware_hyperopt._branches import Branching, branching
 from hwaware_hyperopt._docs import MISC_KEY
 from hwaware_hyperopt._evaluate import fail, start, trial_point, write_outcome
+from hwaware_hyperopt._remote import CatchingObjective, RaisedInWorker, as_failure, rebuild
 from hwaware_hyperopt._resume import fail_stale_trials, rerun_doc, retries_used, save_trials
 from hwaware_plugins.errors import HwawareError
 from hwaware_plugins.executors._retry import RetryGate, submit_with_retries
@@ -86,8 +95,9 @@ class _Loop:
     classes: list[DeviceClassInfo]
     catch: bool
     in_flight: dict[Future[Any], tuple[dict[str, Any], str]] = field(default_factory=dict)
+    finished: queue.SimpleQueue[Future[Any]] = field(default_factory=queue.SimpleQueue)
     running: Counter[str] = field(default_factory=Counter)
-    error: TrialFailedError | None = None
+    error: BaseException | None = None
     reruns: list[dict[str, Any]] = field(default_factory=list)
     gate: RetryGate = field(default_factory=RetryGate)
     branches: Branching | None = None
@@ -110,6 +120,10 @@ class _Loop:
                 self.submit(doc, device_class)
         return docs
 
+    def submit_waiting(self, doc: dict[str, Any]) -> None:
+        """Submit a trial that was queued (``JOB_STATE_NEW``) before ``fmin`` started."""
+        self.submit(doc, pick_class(self.classes, self.running))
+
     def submit(self, doc: dict[str, Any], device_class: str) -> None:
         start(doc)
         doc["misc"].setdefault(MISC_KEY, {})["device_class"] = device_class
@@ -120,12 +134,14 @@ class _Loop:
         }
         if self.trials.hwaware_is_accelerator_class(device_class):
             options["oom_device_filter"] = _AnyAccelerator()
+        # With catch_eval_exceptions=True the objective itself is sent (no wrapper of
+        # ours, so a worker imports neither hyperopt nor this adapter unless the
+        # objective does); without it, a wrapper brings the exception object back.
+        objective = self.fn if self.catch else CatchingObjective(self.fn)
         try:
             point = trial_point(self.domain, doc)
-            # The objective itself is sent (no wrapper of ours), so a worker
-            # imports neither hyperopt nor this adapter unless the objective does.
             future = submit_with_retries(
-                self.executor, self.fn, (point,), options, gate=self.gate,
+                self.executor, objective, (point,), options, gate=self.gate,
                 max_retries=max(0, self.trials.max_retries - retries_used(doc)),
             )
         except Exception as exc:
@@ -135,6 +151,7 @@ class _Loop:
             return
         self.in_flight[future] = (doc, device_class)
         self.running[device_class] += 1
+        future.add_done_callback(self.finished.put)
 
     def _subspace(self, doc: dict[str, Any]) -> str | None:
         """The trial's subspace key, read only when timeouts differ per subspace.
@@ -151,42 +168,88 @@ class _Loop:
             self.branches = branching(self.domain.expr)
         return self.branches.subspace_of(doc["misc"].get("vals") or {})
 
-    def _failed(self, doc: dict[str, Any], message: str, traceback: str | None) -> None:
+    def _failed(self, doc: dict[str, Any], message: str, traceback: str | None,
+                raised: RaisedInWorker | None = None) -> None:
         _log.error("trial %s failed: %s", doc["tid"], message)
         if not self.catch and self.error is None:
-            self.error = TrialFailedError(
+            own = rebuild(raised) if raised is not None else None
+            self.error = own if own is not None else TrialFailedError(
                 f"trial {doc['tid']} failed: {message} (pass catch_eval_exceptions=True "
                 "to record failures and go on)", traceback,
             )
 
-    def collect(self, futures: Any, reason: str | None = None) -> int:
-        for future in futures:
-            doc, device_class = self.in_flight.pop(future)
-            self.running[device_class] -= 1
-            outcome = future.result()
-            if reason is not None and outcome.state == "cancelled":
-                outcome = dataclasses.replace(outcome, error=f"{reason} ({outcome.error})")
-            error = write_outcome(self.trials, doc, outcome)
-            # The objective's own failures stop fmin without catch: it raised
-            # ("fail") or returned an invalid result ("complete" with an error).
-            if error is not None and outcome.state in ("fail", "complete"):
-                self._failed(doc, error, outcome.traceback)
-        self.trials.refresh()
-        return len(futures)
+    def next_finished(self, wait_s: float) -> Future[Any] | None:
+        """The next evaluation to finish, in the order they finished; ``None`` after ``wait_s``."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                future = self.finished.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return None
+            if future in self.in_flight:  # not one cancel_all already wrote back
+                return future
 
-    def cancel_all(self, reason: str) -> None:
-        """Interrupt the executor and write every in-flight trial back (cancelled or done)."""
+    def collect(self, future: Future[Any], reason: str | None = None, *,
+                unseen: bool = False) -> dict[str, Any]:
+        """Write one finished evaluation into its trial document; return the document.
+
+        The document moves to the end of the trial list, so ``trials.trials``
+        lists results in the order they arrived (as fmin's serial loop does).
+        ``unseen``: the search stopped before this result came; a completed
+        evaluation is recorded as cancelled (its result kept in
+        ``misc["hwaware"]["unseen_result"]``) and a failure does not stop fmin.
+        """
+        doc, device_class = self.in_flight.pop(future)
+        self.running[device_class] -= 1
+        outcome = future.result()
+        raised = outcome.value if isinstance(outcome.value, RaisedInWorker) else None
+        outcome = as_failure(outcome)
+        if reason is not None and outcome.state == "cancelled":
+            outcome = dataclasses.replace(outcome, error=f"{reason} ({outcome.error})")
+        error = write_outcome(self.trials, doc, outcome)
+        if unseen and doc["state"] == base.JOB_STATE_DONE:
+            result = doc["result"]
+            fail(doc, "cancelled", f"{reason}; this trial finished after the search stopped",
+                 state=base.JOB_STATE_CANCEL)
+            doc["misc"][MISC_KEY]["unseen_result"] = result
+        # The objective's own failures stop fmin without catch: it raised
+        # ("fail") or returned an invalid result ("complete" with an error).
+        elif error is not None and outcome.state in ("fail", "complete"):
+            if unseen:
+                _log.error("trial %s failed: %s", doc["tid"], error)
+            else:
+                self._failed(doc, error, outcome.traceback, raised)
+        _move_to_end(self.trials._dynamic_trials, doc)
+        self.trials.refresh()
+        return doc
+
+    def cancel_all(self, reason: str, *, unseen: bool = False) -> None:
+        """Interrupt the executor and write every in-flight trial back (cancelled or done).
+
+        ``unseen``: the search itself decided to stop (early stop, loss
+        threshold, a failure); what still finishes is not a result of it (see
+        :meth:`collect`).
+        """
         if not self.in_flight:
             return
         self.gate.close()  # no retry starts from here on, so the interrupt reaches them all
         self.executor.interrupt()
         done, pending = wait(list(self.in_flight), timeout=30.0)
-        self.collect(done, reason)
+        for future in done:
+            self.collect(future, reason, unseen=unseen)
         for future in pending:
             doc, device_class = self.in_flight.pop(future)
             self.running[device_class] -= 1
             fail(doc, "cancelled", reason, state=base.JOB_STATE_CANCEL)
         self.trials.refresh()
+
+
+def _move_to_end(docs: list[dict[str, Any]], doc: dict[str, Any]) -> None:
+    for index in range(len(docs) - 1, -1, -1):
+        if docs[index] is doc:
+            del docs[index]
+            break
+    docs.append(doc)
 
 
 def _best_loss(trials: Any) -> float | None:
@@ -202,13 +265,21 @@ def run_fmin(
     trials: Any, fn: Any, space: Any, algo: Any, *, max_evals: int, timeout: float | None,
     loss_threshold: float | None, rstate: Any, catch_eval_exceptions: bool,
     early_stop_fn: Callable[..., Any] | None, trials_save_file: str,
+    progress_callback: Callable[..., Any] = progress.no_progress_callback,
 ) -> None:
     """Run the search until ``max_evals`` trials exist or a stop condition holds.
 
     See :class:`~hwaware_hyperopt.HardwareAwareTrials` for the semantics of
     each option. Trials a previous run left running are failed first (and
-    queued for a re-run within ``max_retries``). Raises
-    :class:`TrialFailedError` after writing everything back.
+    queued for a re-run within ``max_retries``); trials queued before ``fmin``
+    (``JOB_STATE_NEW``, e.g. from ``generate_trials_to_calculate``) are
+    evaluated first, and ``algo`` proposes only once their results are in.
+    ``loss_threshold`` and ``early_stop_fn`` are checked after every single
+    result, as in fmin's serial loop.
+    ``progress_callback`` is a hyperopt progress context manager factory
+    (``initial``, ``total``), updated per done trial.
+    Raises the objective's own exception (or :class:`TrialFailedError`) after
+    writing everything back.
     """
     started = time.monotonic()
     trials._check()
@@ -221,49 +292,71 @@ def run_fmin(
     if stale:
         save_trials(trials, trials_save_file)
     trials.refresh()
+    waiting = [doc for doc in trials.trials if doc["state"] == base.JOB_STATE_NEW]
+    first = {doc["tid"] for doc in waiting}
     budget = max(0, max_evals - len(trials.trials))
-    queued, stop = 0, ""
-    early_args: list[Any] = []
-    try:
+    n_done = trials.count_by_state_unsynced(base.JOB_STATE_DONE)
+
+    def search(bar: Any) -> tuple[str, bool]:
+        """Propose, submit and collect until a stop; return why, and whether results said so.
+
+        Its own frame, not a loop inside run_fmin's ``try``: CPython 3.11 can
+        raise a Ctrl-C at the jump back to a loop's first line, outside the
+        ``try`` that starts there.
+        """
+        queued, exhausted = 0, False
+        early_args: list[Any] = []
         while True:
             if timeout is not None and time.monotonic() - started >= timeout:
-                stop = f"fmin timeout of {timeout} s reached"
-                break
-            while not stop and len(loop.in_flight) < limit and queued < budget:
-                proposed = loop.propose()
-                if not proposed:
-                    stop = "the algorithm proposed no more trials"
-                queued += len(proposed)
+                return f"fmin timeout of {timeout} s reached", False
+            while (not exhausted and len(loop.in_flight) < limit
+                   and (waiting or queued < budget)):
+                if waiting:
+                    loop.submit_waiting(waiting.pop(0))
+                elif any(doc["tid"] in first for doc, _ in loop.in_flight.values()):
+                    break  # as in the serial loop, the algorithm sees queued points' results
+                else:
+                    proposed = loop.propose()
+                    queued += len(proposed)
+                    exhausted = not proposed
                 if loop.error is not None:
-                    break
-            if loop.error is not None or not loop.in_flight:
-                break
+                    return "", True
+            if not loop.in_flight:
+                return ("the algorithm proposed no more trials" if exhausted else ""), False
             left = None if timeout is None else timeout - (time.monotonic() - started)
-            done, _ = wait(list(loop.in_flight), timeout=max(0.0, min(WAIT_S, left or WAIT_S)),
-                           return_when=FIRST_COMPLETED)
-            if not done:
+            future = loop.next_finished(WAIT_S if left is None else min(WAIT_S, left))
+            if future is None:
                 continue
-            loop.collect(done)
+            doc = loop.collect(future)
             save_trials(trials, trials_save_file)
-            if loop.error is not None:
-                break
             best = _best_loss(trials)
+            if doc["state"] == base.JOB_STATE_DONE:
+                if best is not None:
+                    bar.postfix = f"best loss: {best}"
+                bar.update(1)
+            if loop.error is not None:
+                return "", True
             if loss_threshold is not None and best is not None and best < loss_threshold:
-                stop = f"loss {best} is below loss_threshold {loss_threshold}"
-                break
+                return f"loss {best} is below loss_threshold {loss_threshold}", True
             if early_stop_fn is not None:
                 halt, early_args = early_stop_fn(trials, *early_args)
                 if halt:
-                    stop = "early_stop_fn asked to stop"
-                    break
-    except BaseException as exc:
-        loop.cancel_all(f"interrupted by {type(exc).__name__}")
-        save_trials(trials, trials_save_file)
-        raise
-    finally:
-        trials.hwaware_next_device_class = None
-    if loop.in_flight:
-        loop.cancel_all((loop.error and "another trial failed") or stop)
+                    return "early_stop_fn asked to stop", True
+
+    with progress_callback(initial=n_done, total=max_evals) as bar:
+        try:
+            stop, stopped_by_search = search(bar)
+        except BaseException as exc:
+            loop.cancel_all(f"interrupted by {type(exc).__name__}")
+            save_trials(trials, trials_save_file)
+            raise
+        finally:
+            trials.hwaware_next_device_class = None
+        if loop.in_flight:
+            if loop.error is not None:
+                loop.cancel_all("another trial failed", unseen=True)
+            else:
+                loop.cancel_all(stop, unseen=stopped_by_search)
     if stop:
         _log.info("hyperopt search stopped: %s", stop)
     save_trials(trials, trials_save_file)

@@ -258,21 +258,47 @@ def read_space(space: object) -> SpaceInfo:
 
 def fix_branches(space: object, indices: Mapping[str, int], switches: Mapping[str, SwitchInfo]
                  ) -> Any:
-    """A copy of the space whose switches ``{label: index}`` can only take that index.
+    """A copy of the space in which each switch ``{label: index}`` is its chosen option.
 
-    Each index distribution becomes a categorical putting all its mass on
-    ``index`` (a categorical, not ``randint(index, index + 1)``: TPE adds a
-    randint's offset only after evaluating the graph, so the branch it samples
-    would not match the index). Every algorithm (TPE, random, ...) then samples
-    inside the chosen branch while the labels, ``misc.idxs`` and ``misc.vals``
-    keep their usual shape.
-    Cost: one graph clone, O(nodes).
+    The switch node is replaced by the (copied) sub-expression of option
+    ``index``, so the copy holds neither the switch's index hyperparameter nor
+    the options not chosen: any algorithm (TPE, ATPE, random, anneal) samples
+    only the chosen branch's hyperparameters, and none of them has to read a
+    degenerate distribution for the fixed choice. The fixed indices are not
+    in the copy's trial documents: :func:`fixed_choices_doc` adds them back.
+    Switches not named in ``indices`` stay switches.
+    Cost: one graph copy, O(nodes).
     """
     expr = pyll.as_apply(space)
+    fixed = {id(switches[label].index_node): int(index) for label, index in indices.items()}
+    if not fixed:
+        return expr
     memo: dict[Any, Any] = {}
+    for node in pyll.dfs(expr):  # inputs come before the nodes that use them
+        index = fixed.get(id(node.pos_args[0])) if node.name == "switch" else None
+        if index is not None:
+            memo[node] = memo[node.pos_args[1 + index]]
+        else:
+            memo[node] = node.clone_from_inputs([memo[arg] for arg in node.inputs()])
+    return memo[expr]
+
+
+def fixed_choices_doc(doc: dict[str, Any], labels: Sequence[str], indices: Mapping[str, int]
+                      ) -> dict[str, Any]:
+    """Complete a trial document proposed on a :func:`fix_branches` copy of the space.
+
+    Every label of the full space gets its ``misc["idxs"]``/``misc["vals"]``
+    entry (empty when the copy did not hold it: an option not chosen), each
+    fixed switch gets its index, and every value present is indexed by the
+    trial id (ATPE writes ``[0]``), so the document reads as one of the full
+    space. Modifies and returns ``doc``. Cost: O(labels).
+    """
+    misc = doc["misc"]
+    for label in labels:
+        misc["vals"].setdefault(label, [])
+    for label, values in misc["vals"].items():
+        misc["idxs"][label] = [doc["tid"]] if len(values) else []
     for label, index in indices.items():
-        switch = switches[label]
-        mass = [0.0] * len(switch.option_labels)
-        mass[int(index)] = 1.0
-        memo[switch.index_node.arg["obj"]] = pyll.scope.categorical(mass)
-    return pyll.clone(expr, memo) if memo else expr
+        misc["idxs"][label] = [doc["tid"]]
+        misc["vals"][label] = [int(index)]
+    return doc

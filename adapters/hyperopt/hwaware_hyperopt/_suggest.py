@@ -14,7 +14,7 @@ from hyperopt import base
 
 from hwaware_hyperopt._branches import Branching, branching
 from hwaware_hyperopt._docs import ANY_CLASS, MISC_KEY, history_record
-from hwaware_hyperopt._pyll import fix_branches
+from hwaware_hyperopt._pyll import fix_branches, fixed_choices_doc
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.scheduling import DeviceClassInfo, History
 from hwaware_plugins.space import subspace_infos
@@ -174,6 +174,19 @@ def _choose(state: _State, docs: list[dict[str, Any]], device_class: str) -> str
     return str(state.scheduler.choose(device_class, state.history))
 
 
+def _bad_base_algo(base_algo: object) -> str:
+    """The one-line error for a ``base_algo`` that is not an algorithm function."""
+    name = base_algo if isinstance(base_algo, str) else getattr(base_algo, "__name__", "")
+    short = str(name).rsplit(".", 1)[-1]
+    if short in ("tpe", "rand", "anneal", "atpe", "mix"):
+        hint = f"pass {short}.suggest (from hyperopt import {short})"
+    else:
+        hint = "pass an algorithm function such as tpe.suggest (from hyperopt import tpe)"
+    what = repr(base_algo) if isinstance(base_algo, str) else (
+        f"{type(base_algo).__name__} {name or repr(base_algo)}")
+    return f"base_algo must be a hyperopt algorithm function, got {what.strip()}; {hint}"
+
+
 def suggest(
     new_ids: Sequence[int],
     domain: base.Domain,
@@ -230,6 +243,8 @@ def suggest(
         from hyperopt import tpe
 
         base_algo = tpe.suggest
+    elif not callable(base_algo):
+        raise ConfigError(_bad_base_algo(base_algo))
     if scheduler is None:
         scheduler = getattr(trials, "scheduler", None) or "hwaware"
     state = _state(domain, trials, seed, scheduler, complexity, max_subspaces, warmup)
@@ -242,6 +257,8 @@ def suggest(
     else:
         docs = base_algo(new_ids, _branch_domain(domain, state, key),
                          _branch_trials(trials, state, key), seed)
+        labels, indices = list(domain.params), state.branching.indices[key]
+        docs = [fixed_choices_doc(doc, labels, indices) for doc in docs]
     for doc in docs:
         doc["misc"][MISC_KEY] = {
             "subspace": key,

@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from hyperopt import base
+from hyperopt.exceptions import AllTrialsFailed
 
+from hwaware_hyperopt._docs import MISC_KEY
 from hwaware_hyperopt._driver import run_fmin
+from hwaware_hyperopt._evaluate import CANCELLED
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.executors._retry import check_retries
 from hwaware_plugins.executors._timeouts import TrialTimeout, check_trial_timeout
@@ -33,21 +36,45 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
     state, the runtime, the peak memory and every placement attempt; a failed
     trial is ``JOB_STATE_ERROR`` with ``misc["error"] = (kind, message)`` and
     the worker's traceback in ``result["traceback"]``; a cancelled one is
-    ``JOB_STATE_CANCEL``. As with ``Trials``, only new, running and done
-    trials appear in ``trials.trials``; all are in ``trials._dynamic_trials``.
+    ``JOB_STATE_CANCEL``. Only new and done trials appear in ``trials.trials``
+    (see below); all are in ``trials._dynamic_trials``.
 
     ``fmin`` options behave as with ``Trials``: ``max_evals`` counts the trials
-    already held (so a second ``fmin`` continues), ``timeout`` cancels the
-    running trials when it expires, ``loss_threshold`` and ``early_stop_fn``
-    stop the search and cancel what still runs, and with
-    ``catch_eval_exceptions=False`` an objective that raises or returns an
-    invalid result (not a number or a result dict, or a NaN or infinite loss)
-    stops the search with :class:`TrialFailedError` (a crash, an out-of-memory
-    failure or a per-trial timeout is recorded and the search goes on); with
+    already held (so a second ``fmin`` continues), and trials queued before
+    ``fmin`` (``generate_trials_to_calculate``) are evaluated first, the
+    algorithm proposing only once their results are in (as in the serial
+    loop; slots they leave free wait);
+    ``timeout`` cancels the running trials when it expires; ``loss_threshold``
+    and ``early_stop_fn`` are checked after every result, as in hyperopt's
+    serial loop, and a stop cancels what still runs (an evaluation that
+    finishes after the stop is recorded as cancelled, its result kept in
+    ``misc["hwaware"]["unseen_result"]``, so a stop after 5 results keeps 5).
+    With ``catch_eval_exceptions=False`` an objective that raises stops the
+    search and ``fmin`` raises that exception itself (type and message, the
+    worker's traceback as its ``__cause__``, a
+    :class:`~hwaware_hyperopt.RemoteTraceback`; for this the objective runs
+    wrapped, so the worker imports ``hwaware_hyperopt``, not hyperopt: on
+    Dask, install the adapter on the workers); one that returns an
+    invalid result (not a number or a result dict, or a NaN or infinite loss),
+    or whose exception cannot be pickled, stops it with
+    :class:`TrialFailedError` (a crash, an out-of-memory failure or a
+    per-trial timeout is recorded and the search goes on); with
     ``catch_eval_exceptions=True`` an invalid result is an ERROR trial with
-    ``misc["error"] = ("InvalidResult", reason)``. Ctrl-C kills every worker's
-    process group, marks the running trials cancelled and re-raises.
-    ``pass_expr_memo_ctrl`` and the progress bar are not supported.
+    ``misc["error"] = ("InvalidResult", reason)``. When every evaluated trial
+    failed, ``fmin`` raises hyperopt's ``AllTrialsFailed`` naming the first
+    failure. Ctrl-C kills every worker's process group, marks the running
+    trials cancelled and re-raises. ``show_progressbar`` draws hyperopt's own
+    progress bar (with ``verbose``, as ``fmin`` does). ``pass_expr_memo_ctrl``
+    is not supported; ``max_queue_len`` is ignored (``parallelism`` sets how
+    many run).
+
+    While ``fmin`` runs, what hyperopt's algorithms (``tpe``, ``atpe``,
+    ``anneal``, ``rand``), ``early_stop_fn`` (e.g. ``no_progress_loss``) and
+    ``losses()``, ``results``, ``statuses()``, ``best_trial`` and ``argmin``
+    read is what they read in hyperopt's serial loop: running trials are left
+    out of ``trials.trials`` (they are in ``trials._dynamic_trials``), and
+    finished trials are listed in the order their results arrived (not
+    necessarily by trial id).
 
     Failures of the worker rather than the objective: a trial that ran out of
     accelerator memory is re-placed by the executor with a larger memory need
@@ -198,6 +225,18 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
 
     # -- hyperopt API ----------------------------------------------------------------------
 
+    def refresh(self) -> None:
+        """Rebuild ``trials.trials``: new and done trials, not running ones.
+
+        In hyperopt's serial loop an algorithm or ``early_stop_fn`` never sees
+        a running trial (one without a ``loss``); neither do they here, so
+        ``no_progress_loss`` and ``atpe`` read only finished results. Cost: one
+        pass over the trial documents.
+        """
+        super().refresh()
+        listed: list[dict[str, Any]] = self.trials
+        self._trials = [t for t in listed if t["state"] != base.JOB_STATE_RUNNING]
+
     def fmin(
         self,
         fn: Any,
@@ -218,10 +257,15 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
     ) -> Any:
         """Minimise ``fn`` over ``space``, evaluating in parallel (called by ``hyperopt.fmin``).
 
-        The arguments are ``hyperopt.fmin``'s; ``max_queue_len``, ``verbose``
-        and ``show_progressbar`` are accepted and ignored.
-        :raises ConfigError: ``pass_expr_memo_ctrl`` or an invalid argument.
-        :raises TrialFailedError: an objective raised and ``catch_eval_exceptions`` is false.
+        The arguments are ``hyperopt.fmin``'s; ``max_queue_len`` is accepted
+        and ignored. ``show_progressbar`` (``True`` or a hyperopt progress
+        callback) draws a bar when ``verbose`` is true, as ``fmin`` does.
+        :raises ConfigError: ``pass_expr_memo_ctrl``, an invalid argument, or
+            no trial was evaluated (e.g. ``timeout`` cancelled them all).
+        :raises Exception: the objective's own exception, when it raised and
+            ``catch_eval_exceptions`` is false (:class:`TrialFailedError` when
+            it returned an invalid result or its exception cannot be pickled).
+        :raises hyperopt.exceptions.AllTrialsFailed: every evaluated trial failed.
         """
         if pass_expr_memo_ctrl:
             raise ConfigError(
@@ -244,18 +288,14 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
             timeout=timeout, loss_threshold=loss_threshold, rstate=rstate,
             catch_eval_exceptions=catch_eval_exceptions, early_stop_fn=early_stop_fn,
             trials_save_file=trials_save_file,
+            progress_callback=_progress_callback(show_progressbar, verbose),
         )
         if return_argmin:
-            if len(self.trials) == 0:
-                raise ConfigError(
-                    "there are no evaluated trials, so there is no argmin; raise max_evals or "
-                    "timeout"
-                )
-            return self.argmin
+            return best_point(self)
         if len(self.trials) > 0:
             from hyperopt.fmin import space_eval
 
-            return space_eval(space, self.argmin)
+            return space_eval(space, best_point(self))
         return None
 
     # -- pickling --------------------------------------------------------------------------
@@ -278,6 +318,56 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         state.setdefault("max_retries", 0)
         state.setdefault("_accelerators", None)
         self.__dict__.update(state)
+
+
+def _progress_callback(show_progressbar: Any, verbose: bool) -> Any:
+    """The progress context manager factory ``FMinIter`` would use for these arguments."""
+    from hyperopt import progress
+
+    if not show_progressbar or not verbose:
+        return progress.no_progress_callback
+    if show_progressbar is True:
+        return progress.default_callback
+    return show_progressbar
+
+
+def _failure(doc: dict[str, Any]) -> str | None:
+    """Why an evaluated trial failed, or ``None`` when it did not fail (or was cancelled)."""
+    if doc["state"] == base.JOB_STATE_DONE:
+        result = doc.get("result") or {}
+        if result.get("status") == base.STATUS_OK:
+            return None
+        status = result.get("status")
+        return str(result.get("failure") or f"the objective returned status {status!r}")
+    if doc["state"] != base.JOB_STATE_ERROR:
+        return None
+    if (doc["misc"].get(MISC_KEY) or {}).get("state") == CANCELLED:
+        return None  # its coordinator died: it was never evaluated to the end
+    error = doc["misc"].get("error") or ("error", "unknown")
+    return str(error[1])
+
+
+def best_point(trials: base.Trials) -> dict[str, Any]:
+    """``trials.argmin``, or one line saying why there is none.
+
+    :raises hyperopt.exceptions.AllTrialsFailed: no trial succeeded and some
+        failed; the message counts them and names the first failure.
+    :raises ConfigError: no trial was evaluated at all.
+    Cost: one pass over the trial documents.
+    """
+    if any(r.get("status") == base.STATUS_OK for r in trials.results):
+        point: dict[str, Any] = trials.argmin
+        return point
+    failed = [(doc["tid"], why) for doc in trials._dynamic_trials
+              if (why := _failure(doc)) is not None]
+    if failed:
+        tid, why = failed[0]
+        raise AllTrialsFailed(
+            f"all {len(failed)} evaluated trials failed; the first, trial {tid}: {why}"
+        )
+    raise ConfigError(
+        "there are no evaluated trials, so there is no argmin; raise max_evals or timeout"
+    )
 
 
 def _local(trials: HardwareAwareTrials, *, threads: bool = False) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -55,3 +56,25 @@ def sleeps(point: dict[str, Any]) -> float:
     """Sleep ``point["sleep"]`` seconds; return ``x ** 2``."""
     time.sleep(float(point["sleep"]))
     return float(point["x"]) ** 2
+
+
+class ObjectiveError(ValueError):
+    """An objective's own exception type."""
+
+
+def raises_own(point: dict[str, Any]) -> float:
+    """Always raise :class:`ObjectiveError` naming ``x``."""
+    raise ObjectiveError(f"x={point['x']} is out of range")
+
+
+class UnpicklableError(RuntimeError):
+    """An exception holding a lock, so it cannot be pickled."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def raises_unpicklable(point: dict[str, Any]) -> float:
+    """Always raise :class:`UnpicklableError`."""
+    raise UnpicklableError("holds a lock")

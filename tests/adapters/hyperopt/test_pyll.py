@@ -63,3 +63,14 @@ def test_fixed_branch_only_samples_that_branch() -> None:
         point = pyll.stochastic.sample(fixed, rng=rng)
         assert point["type"] == "lin" and "w" in point["beta"]
     assert isinstance(b.info.tree.children[0], Choice)
+
+
+def test_a_fixed_branch_leaves_no_distribution_for_its_choice() -> None:
+    from hwaware_hyperopt._pyll import fix_branches
+    from hyperopt import base
+
+    b = branching(SPACE)
+    fixed = fix_branches(SPACE, b.indices["model=svm/kernel=poly"], b.info.switches)
+    # ATPE cannot read a categorical with all its mass on one option: there is none left.
+    assert base.Domain(lambda p: 0.0, fixed).params.keys() == {"C", "degree"}
+    assert all(node.name != "categorical" for node in pyll.dfs(fixed))

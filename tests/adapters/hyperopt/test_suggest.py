@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import importlib
 from collections import Counter
 
 import numpy as np
 import pytest
-from hwaware_hyperopt import MISC_KEY, suggest
+from hwaware_hyperopt import MISC_KEY, _docs, suggest
 from hwaware_hyperopt._suggest import warmup_pick, warmup_quotas
-from hyperopt import Trials, fmin, hp, rand
+from hyperopt import Trials, fmin, hp, rand, tpe
 from hyperopt.fmin import generate_trials_to_calculate
 
 from hwaware_plugins.errors import ConfigError
@@ -28,7 +29,12 @@ def _counts(trials: Trials) -> Counter[str]:
 
 
 @pytest.mark.parametrize("scheduler", ["fcfs", "hwaware"])
-def test_every_branch_sampled_and_complex_ones_get_more(scheduler: str) -> None:
+def test_every_branch_sampled_and_complex_ones_get_more(
+    scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every trial lasts the same (the hwaware scheduler weighs runtimes, and the
+    # measured ones of an instant objective are clock noise that changes its draws).
+    monkeypatch.setattr(_docs, "_runtime", lambda doc, info: 0.01)
     trials = Trials()
     algo = functools.partial(suggest, scheduler=scheduler, base_algo=rand.suggest)
     fmin(lambda p: 1.0, SPACE, algo=algo, max_evals=90, trials=trials,
@@ -78,3 +84,37 @@ def test_warmup_helpers() -> None:
     assert warmup_quotas([0.0, 2.3, 10.1], 1.0) == [1, 3, 11]
     assert warmup_pick([1, 3, 11], [1, 3, 11], 0.5) is None
     assert warmup_pick([1, 0, 11], [1, 3, 11], 0.99) == 1
+
+
+NESTED = hp.choice("model", [
+    {"x": hp.uniform("xa", -1, 1),
+     "k": hp.choice("k", [{"q": hp.uniform("q", 0, 1)}, {"r": hp.randint("r", 5)}])},
+    {"x": hp.uniform("xb", -1, 1), "act": hp.choice("act", ["relu", "tanh"])},
+])
+
+
+@pytest.mark.parametrize("base", ["atpe", "anneal", "tpe"])
+def test_base_algorithms_sample_inside_the_forced_branch(base: str) -> None:
+    module = importlib.import_module(f"hyperopt.{base}")
+    trials = Trials()
+    fmin(lambda p: (p["x"] - 0.3) ** 2, NESTED, max_evals=12, trials=trials,
+         algo=functools.partial(suggest, base_algo=module.suggest),
+         rstate=np.random.default_rng(4), show_progressbar=False)
+    assert len(trials.trials) == 12 and set(_counts(trials)) == {
+        "model=0/k=0", "model=0/k=1", "model=1"}
+    active = {"model=0/k=0": {"model", "xa", "k", "q"}, "model=0/k=1": {"model", "xa", "k", "r"},
+              "model=1": {"model", "xb", "act"}}
+    for t in trials.trials:
+        vals, key = t["misc"]["vals"], t["misc"][MISC_KEY]["subspace"]
+        assert set(vals) == {"model", "xa", "xb", "k", "q", "r", "act"}
+        assert {label for label, v in vals.items() if v} == active[key]
+        assert key.startswith(f"model={vals['model'][0]}")
+        assert all(t["misc"]["idxs"][label] == [t["tid"]] for label in active[key])
+
+
+@pytest.mark.parametrize("bad", ["tpe", tpe, 3])
+def test_a_base_algo_that_is_not_a_function_is_named(bad: object) -> None:
+    with pytest.raises(ConfigError, match=r"^base_algo must be a hyperopt algorithm function, "
+                       r"got .*; pass (tpe\.suggest|an algorithm function such as tpe\.suggest) "):
+        fmin(lambda p: 0.0, SPACE, algo=functools.partial(suggest, base_algo=bad), max_evals=1,
+             trials=Trials(), show_progressbar=False)

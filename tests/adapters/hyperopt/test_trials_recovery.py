@@ -81,7 +81,7 @@ def test_max_retries_runs_a_crashed_trial_again_on_a_fresh_placement(
 ) -> None:
     trials = HardwareAwareTrials(executor=make_executor(cpus(2)), max_retries=max_retries)
     _run(trials, _objectives.crash_first, 3)
-    docs = trials._dynamic_trials
+    docs = _by_tid(trials)
     assert [d["tid"] for d in docs] == [0, 1, 2]  # a retry keeps its trial id
     for doc in docs:
         info = doc["misc"][MISC_KEY]
@@ -102,11 +102,16 @@ def test_invalid_max_retries_is_named_when_fmin_starts(bad: Any) -> None:
     assert trials._dynamic_trials == []
 
 
+def _by_tid(trials: HardwareAwareTrials) -> list[dict[str, Any]]:
+    """The trial documents by trial id (``_dynamic_trials`` lists results in arrival order)."""
+    return sorted(trials._dynamic_trials, key=lambda doc: int(doc["tid"]))
+
+
 def _left_running(make_executor: Make) -> tuple[HardwareAwareTrials, float]:
     """Two trials, the second as a pickle holds it when its coordinator died mid-trial."""
     trials = HardwareAwareTrials(executor=make_executor())
     _run(trials, _objectives.square, 2)
-    doc = trials._dynamic_trials[1]
+    doc = _by_tid(trials)[1]
     doc["state"], doc["result"] = JOB_STATE_RUNNING, {"status": "new"}
     del doc["misc"][MISC_KEY]["state"], doc["misc"][MISC_KEY]["attempts"]
     restored = pickle.loads(pickle.dumps(trials))
@@ -118,10 +123,10 @@ def test_trials_a_dead_coordinator_left_running_fail_on_resume(
     make_executor: Make, caplog: pytest.LogCaptureFixture
 ) -> None:
     trials, _ = _left_running(make_executor)
-    loss = trials._dynamic_trials[0]["result"]["loss"]
+    loss = _by_tid(trials)[0]["result"]["loss"]
     with caplog.at_level(logging.WARNING, "hwaware_hyperopt"):
         _run(trials, _objectives.square, 4)
-    docs = trials._dynamic_trials
+    docs = _by_tid(trials)
     assert docs[0]["state"] == JOB_STATE_DONE and docs[0]["result"]["loss"] == loss
     assert docs[1]["state"] == JOB_STATE_ERROR
     kind, reason = docs[1]["misc"]["error"]
@@ -137,7 +142,7 @@ def test_with_max_retries_they_run_again_at_the_same_point(make_executor: Make) 
     trials, x = _left_running(make_executor)
     trials.max_retries = 1
     _run(trials, _objectives.square, 3)
-    old, rerun = trials._dynamic_trials[1], trials._dynamic_trials[2]
+    old, rerun = _by_tid(trials)[1:3]
     assert old["state"] == JOB_STATE_ERROR and old["misc"]["error"][0] == "CoordinatorDied"
     assert rerun["state"] == JOB_STATE_DONE and rerun["misc"]["vals"]["x"] == [x]
     assert rerun["misc"]["idxs"]["x"] == [rerun["tid"]] and rerun["result"]["loss"] == x**2

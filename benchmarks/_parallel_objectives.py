@@ -1,8 +1,10 @@
 """Objectives for ``bench_parallel.py``, in a module that imports what a real one imports.
 
 A real objective module imports its framework and numpy (and often torch) at the top,
-so every process that runs a trial pays for those imports once. Set
-``HWAWARE_BENCH_TORCH=1`` to import torch too. Each call sleeps
+so every process that runs a trial pays for those imports once: this one imports numpy
+and the framework named by ``HWAWARE_BENCH_FRAMEWORK`` (``optuna``, ``hyperopt`` or
+``ray.tune``; the benchmark sets it per path). Set ``HWAWARE_BENCH_TORCH=1`` to import
+torch too. Each call sleeps
 ``HWAWARE_BENCH_SLEEP`` seconds (the fixed trial duration) and appends one line
 ``pid thread start end`` to the file named by ``HWAWARE_BENCH_LOG``, from which the
 benchmark computes how many trials ran at once and the gap between consecutive
@@ -11,14 +13,15 @@ trials of one worker (the per-trial overhead after warm-up).
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
 from typing import Any
 
-import hyperopt  # noqa: F401  (a real objective module imports its framework)
 import numpy as np
-import optuna  # noqa: F401
+
+importlib.import_module(os.environ.get("HWAWARE_BENCH_FRAMEWORK", "optuna"))
 
 if os.environ.get("HWAWARE_BENCH_TORCH") == "1":
     import torch  # noqa: F401

@@ -100,6 +100,7 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n, k, path, devices = args.trials, args.slots, args.path, args.device_file
     startup = 0.0
+    started_at = time.time()
     started = time.perf_counter()
     if path in OPTUNA_PATHS or path == "joblib study.optimize" or path == "joblib optimize":
         joblib = path.startswith("joblib")
@@ -139,7 +140,8 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         from ray.tune.search.optuna import OptunaSearch
 
         passed = {name: os.environ[name] for name in
-                  ("HWAWARE_BENCH_LOG", "HWAWARE_BENCH_SLEEP", "HWAWARE_BENCH_TORCH")}
+                  ("HWAWARE_BENCH_LOG", "HWAWARE_BENCH_SLEEP", "HWAWARE_BENCH_TORCH",
+                   "HWAWARE_BENCH_FRAMEWORK")}
         ray.init(num_cpus=k, include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR", runtime_env={"env_vars": passed})
         startup = time.perf_counter() - started
@@ -159,14 +161,16 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     wall = time.perf_counter() - started
     if path == "ray tune":
         ray.shutdown()
-    return {"wall_s": wall, "startup_s": startup, "completed": done}
+    return {"wall_s": wall, "startup_s": startup, "completed": done, "started_at": started_at,
+            "ended_at": started_at + wall}
 
 
 # -- parent side --------------------------------------------------------------------------
 
 
-def _analyse(log: Path) -> tuple[int, float | None]:
-    """Most trials at once, and the median gap between consecutive trials of one worker."""
+def _analyse(log: Path) -> tuple[int, float | None, float, float]:
+    """Most trials at once, the median gap between consecutive trials of one worker, and the
+    first trial's start and the last trial's end (epoch seconds)."""
     rows = []
     if log.exists():
         for line in log.read_text(encoding="ascii").splitlines():
@@ -184,14 +188,19 @@ def _analyse(log: Path) -> tuple[int, float | None]:
     for spans in by_worker.values():
         spans.sort()
         gaps += [b[0] - a[1] for a, b in itertools.pairwise(spans)]
-    return best, (statistics.median(gaps) * 1000.0 if gaps else None)
+    first = min((start for _, start, _ in rows), default=math.nan)
+    last = max((end for _, _, end in rows), default=math.nan)
+    return best, (statistics.median(gaps) * 1000.0 if gaps else None), first, last
 
 
 def _measure(args: argparse.Namespace, workload: str, devices: str, path: str, load: int,
              device_file: Path, sleep: float, trials: int, slots: int) -> Run:
     work = Path(tempfile.mkdtemp(prefix="hwaware-bench-parallel-"))
     log = work / "trials.log"
+    framework = ("hyperopt" if path in HYPEROPT_PATHS else
+                 "ray.tune" if path == "ray tune" else "optuna")
     env = dict(os.environ, HWAWARE_BENCH_LOG=str(log), HWAWARE_BENCH_SLEEP=str(sleep),
+               HWAWARE_BENCH_FRAMEWORK=framework,
                HWAWARE_BENCH_TORCH="1" if args.torch else "0", XDG_RUNTIME_DIR=str(work),
                PYTHONWARNINGS="ignore::DeprecationWarning")
     command = [sys.executable, str(HERE / "bench_parallel.py"), "--child", "--path", path,
@@ -208,7 +217,9 @@ def _measure(args: argparse.Namespace, workload: str, devices: str, path: str, l
     result = json.loads(lines[-1])
     run.wall_s, run.startup_s = result["wall_s"], result["startup_s"]
     run.extra["completed"] = result["completed"]
-    run.max_concurrent, run.overhead_ms = _analyse(log)
+    run.max_concurrent, run.overhead_ms, first, last = _analyse(log)
+    run.extra["first_trial_after_s"] = first - result["started_at"]
+    run.extra["after_last_trial_s"] = result["ended_at"] - last
     return run
 
 
@@ -254,6 +265,10 @@ def _summarise(runs: list[Run], args: argparse.Namespace) -> list[dict[str, Any]
             gaps = [r.overhead_ms for r in ok if r.overhead_ms is not None]
             row["overhead_ms"] = statistics.median(gaps) if gaps else None
             row["stderr_lines"] = max(r.stderr_lines for r in ok)
+            row["first_trial_after_s"] = statistics.median(
+                r.extra["first_trial_after_s"] for r in ok)
+            row["after_last_trial_s"] = statistics.median(
+                r.extra["after_last_trial_s"] for r in ok)
         if not workload.startswith("joblib"):
             sleep = float(workload.split(" x ")[1].split()[0])
             row["ideal_s"] = math.ceil(args.trials / args.slots) * sleep
@@ -273,12 +288,13 @@ def _print(rows: list[dict[str, Any]]) -> None:
         if row["path"] == "ray tune" and "wall_s" in row:
             ray[key(row)] = row["wall_s"]
     print("| load | workload | devices | path | wall s (median) | ideal s | vs optuna n_jobs "
-          "| Ray Tune / this | most at once | overhead ms/trial | stderr lines |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| Ray Tune / this | most at once | overhead ms/trial | first trial after s "
+          "| after last trial s | stderr lines |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in sorted(rows, key=lambda r: (r["load"], r["workload"], r["path"], r["devices"])):
         if "wall_s" not in row:
             print(f"| {row['load']} | {row['workload']} | {row['devices']} | {row['path']} | "
-                  f"failed: {row['errors'][:1]} |||||||")
+                  f"failed: {row['errors'][:1]} |||||||||")
             continue
         wall = row["wall_s"]
         base = floor.get(key(row))
@@ -289,7 +305,9 @@ def _print(rows: list[dict[str, Any]]) -> None:
               + f" | {row.get('ideal_s', float('nan')):.2f} | "
               f"{(wall / base) if base else float('nan'):.2f}x | "
               f"{(peer / wall) if peer else float('nan'):.1f}x | {row['max_concurrent']:g} | "
-              f"{'-' if overhead is None else f'{overhead:.1f}'} | {row['stderr_lines']} |")
+              f"{'-' if overhead is None else f'{overhead:.1f}'} | "
+              f"{row['first_trial_after_s']:.2f} | {row['after_last_trial_s']:.2f} | "
+              f"{row['stderr_lines']} |")
 
 
 def main(argv: list[str] | None = None) -> int:

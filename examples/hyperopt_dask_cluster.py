@@ -66,9 +66,11 @@ def objective(point: dict[str, Any]) -> float:
 def node_devices(folder: Path, node: str, index: int) -> str:
     """Write a declared-device file for a pretend node; its path.
 
-    Every node has one CPU slot; all but the last also a declared 16 GB GPU.
+    Every node has one CPU slot; all but the last also a declared 16 GB GPU. The
+    nodes are pretend ones on this machine, so the file says to lease them here.
     """
-    text = f'[[device]]\nkind = "cpu"\nhost = "{node}"\ncores = 1\nslots = 1\n'
+    text = 'remote_devices = "simulate"\n'
+    text += f'[[device]]\nkind = "cpu"\nhost = "{node}"\ncores = 1\nslots = 1\n'
     if index < len(NODES) - 1:
         text += (f'\n[[device]]\nkind = "gpu"\nname = "DemoGPU"\nmemory_gb = 16\n'
                  f'host = "{node}"\nuuids = ["GPU-{index:08d}-0000-0000-0000-000000000000"]\n')

@@ -50,7 +50,8 @@ def objective(trial: optuna.trial.Trial) -> float:
 
 def _devices_file(folder: Path, node: str, index: int) -> str:
     path = folder / f"{node}.toml"
-    path.write_text(
+    path.write_text(  # pretend nodes on this machine: lease their devices here
+        'remote_devices = "simulate"\n'
         f'[[device]]\nkind = "cpu"\nhost = "{node}"\ncores = 1\nslots = 1\n\n'
         f'[[device]]\nkind = "gpu"\nname = "DemoGPU"\nmemory_gb = 16\nhost = "{node}"\n'
         f'uuids = ["GPU-{index:08d}-0000-0000-0000-000000000000"]\n',

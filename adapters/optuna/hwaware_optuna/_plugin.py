@@ -29,9 +29,19 @@ def _cost_aware_pruner(**kwargs: Any) -> Any:
     return CostAwarePruner(**kwargs)
 
 
+def _tpe_scheduler(seed: int | None = None, **kwargs: Any) -> Any:
+    from hwaware_optuna._tpe_scheduler import TpeScheduler
+
+    return TpeScheduler(seed, **kwargs)
+
+
 @hookimpl
 def hwaware_register_components() -> Sequence[Component]:
-    """The optuna sampler and pruners: ``sampler/hwaware``, ``pruner/subspace``, ``pruner/cost``."""
+    """The optuna sampler, pruners and baseline scheduler.
+
+    ``sampler/hwaware``, ``pruner/subspace``, ``pruner/cost`` and
+    ``scheduler/tpe`` (Optuna's TPE picks the subspace, any free device runs it).
+    """
     return [
         Component(
             "sampler",
@@ -53,5 +63,11 @@ def hwaware_register_components() -> Sequence[Component]:
             _cost_aware_pruner,
             framework="optuna",
             description="stops trials projected to cost far more device time than peers",
+        ),
+        Component(
+            "scheduler",
+            "tpe",
+            _tpe_scheduler,
+            description="baseline: Optuna's TPESampler picks the subspace, first free device",
         ),
     ]

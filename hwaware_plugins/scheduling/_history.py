@@ -307,6 +307,14 @@ class History:
                 return None
             return self._losses[min(max(k, 1), len(self._losses)) - 1]
 
+    def sorted_losses(self, subspace: str | None = None) -> list[float]:
+        """The complete trials' losses of a subspace (``None``: of all), ascending. O(n) copy."""
+        with self._lock:
+            if subspace is None:
+                return list(self._losses)
+            sub = self._subspaces.get(subspace)
+            return [] if sub is None else list(sub.losses)
+
     def count_losses_at_most(self, subspace: str, threshold: float) -> int:
         """How many complete trials of ``subspace`` reached ``loss <= threshold`` (O(log n))."""
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import random
 from collections.abc import Sequence
 
@@ -12,11 +13,14 @@ from hwaware_plugins.scheduling._base import DeviceClassInfo, SubspaceInfo
 from hwaware_plugins.scheduling._common import checked_setup, not_set_up, unknown_class
 from hwaware_plugins.scheduling._history import History
 from hwaware_plugins.scheduling._hwaware_model import (
+    LogitStats,
     best_rate,
+    best_tail_rate,
     complexity_weights,
     declared_advantage,
     hit_rate_prior,
     hit_threshold_rank,
+    rank_scores,
     runtime_estimates,
 )
 
@@ -72,6 +76,7 @@ class HwawareScheduler:
         floor: float = 0.02,
         min_trials: int = 1,
         refresh_growth: float = 0.02,
+        promise: str = "model",
     ) -> None:
         self.seed = seed
         self.hit_fraction = hit_fraction
@@ -81,6 +86,9 @@ class HwawareScheduler:
         self.floor = floor
         self.min_trials = min_trials
         self.refresh_growth = refresh_growth
+        self.promise = promise
+        self._stats: list[LogitStats] = []
+        self._threshold = 0.0
         self._rng = random.Random(seed)
         self._keys: list[str] = []
         self._classes: list[DeviceClassInfo] = []
@@ -116,6 +124,10 @@ class HwawareScheduler:
                 raise ConfigError(
                     f"hwaware scheduler: {name} must be an integer >= {lowest}, got {count!r}"
                 )
+        if self.promise not in ("model", "counts"):
+            raise ConfigError(
+                f"hwaware scheduler: promise must be 'model' or 'counts', got {self.promise!r}"
+            )
         if not self.refresh_growth >= 0:
             raise ConfigError(
                 f"hwaware scheduler: refresh_growth must be >= 0, got {self.refresh_growth}"
@@ -161,6 +173,14 @@ class HwawareScheduler:
             chosen = self._warm_pick(ci)
         elif self._rng.random() < self.floor:
             chosen = self._rng.randrange(len(self._keys))
+        elif self.promise == "model":
+            chosen = best_tail_rate(
+                self._rng,
+                self._stats,
+                self._runtimes[ci],
+                self._threshold,
+                prior_trials=self.prior_trials,
+            )
         else:
             chosen = best_rate(self._rng, self._hits, self._trials, self._runtimes[ci], self._prior)
         self._chosen[chosen] += 1
@@ -243,3 +263,7 @@ class HwawareScheduler:
         ]
         self._trials = list(self._recorded)
         self._prior = hit_rate_prior(sum(self._hits), sum(self._trials), strength=self.prior_trials)
+        if self.promise == "model":
+            self._stats = rank_scores([history.sorted_losses(k) for k in keys])
+            u = (min(rank, n) + 0.5) / (n + 1)  # between the k-th and k+1-th best
+            self._threshold = math.log(u / (1.0 - u))

@@ -7,6 +7,9 @@
 - :func:`hit_rate_prior`: the Beta prior of a subspace's hit rate;
 - :func:`best_rate`: the subspace with the highest sampled hits per second on
   a class (Thompson sampling over hit rates, divided by learned runtimes);
+- :func:`rank_scores` and :func:`best_tail_rate`: the same with a model of each
+  subspace's whole loss distribution (normal on logit ranks), so the chance to
+  beat a deep threshold is extrapolated from every result, not only the hits;
 - :func:`complexity_weights` and :func:`declared_advantage`: what the declared
   complexity and per-family speeds say before any result exists (warm-up draws).
 
@@ -139,6 +142,72 @@ def best_rate(
     best, best_score = 0, -1.0
     for s, (h, n, r) in enumerate(zip(hits, trials, runtimes, strict=True)):
         score = rng.betavariate(a + h, b + max(n - h, 0)) / r
+        if score > best_score:
+            best, best_score = s, score
+    return best
+
+
+LogitStats = tuple[int, float, float]
+"""Per subspace: (results, mean, sum of squared deviations) of its logit-rank scores."""
+
+
+def rank_scores(losses: Sequence[Sequence[float]]) -> list[LogitStats]:
+    """Per subspace, statistics of its losses' logit ranks among every result.
+
+    Each loss gets its mid-rank r among all N results (ties share), ``u = r /
+    (N + 1)`` and the score ``log(u / (1 - u))``: scale-free (any monotone
+    transform of the loss gives the same scores) and with a logistic spread.
+    ``losses[s]``: subspace s's losses, ascending. Cost: O(N log N).
+    """
+    import numpy as np
+
+    arrays = [np.asarray(v, dtype=float) for v in losses]
+    everything = np.sort(np.concatenate(arrays)) if arrays else np.empty(0)
+    n = len(everything)
+    out: list[LogitStats] = []
+    for values in arrays:
+        if values.size == 0:
+            out.append((0, 0.0, 0.0))
+            continue
+        lo = np.searchsorted(everything, values, side="left")
+        hi = np.searchsorted(everything, values, side="right")
+        u = (lo + hi + 1) / 2.0 / (n + 1)
+        z = np.log(u / (1.0 - u))
+        mean = float(z.mean())
+        out.append((int(values.size), mean, float(((z - mean) ** 2).sum())))
+    return out
+
+
+def best_tail_rate(
+    rng: random.Random,
+    stats: Sequence[LogitStats],
+    runtimes: Sequence[float],
+    threshold: float,
+    *,
+    prior_trials: float = 1.0,
+) -> int:
+    """Index of the subspace with the most sampled chance per second to score below ``threshold``.
+
+    Per subspace a normal model of its logit-rank scores with a conjugate
+    normal-inverse-gamma posterior (prior: mean 0 and the logistic variance
+    pi^2/3, i.e. the pooled distribution, worth ``prior_trials`` results):
+    draw a variance and a mean (Thompson sampling), take
+    ``P(score < threshold)`` under them and divide by ``runtimes[s]``. An
+    untried subspace draws from the prior (optimistic by uncertainty); a
+    subspace with good results but no hit yet still has a tail. Cost: O(S).
+    """
+    kappa0, alpha0 = prior_trials, 1.0 + prior_trials / 2.0
+    beta0 = (alpha0 - 1.0) * math.pi**2 / 3.0
+    best, best_score = 0, -1.0
+    for s, ((n, mean, ss), r) in enumerate(zip(stats, runtimes, strict=True)):
+        kappa = kappa0 + n
+        mu = n * mean / kappa
+        alpha = alpha0 + n / 2.0
+        beta = beta0 + ss / 2.0 + kappa0 * n * mean * mean / (2.0 * kappa)
+        variance = beta / rng.gammavariate(alpha, 1.0)
+        draw = rng.gauss(mu, math.sqrt(variance / kappa))
+        chance = 0.5 * (1.0 + math.erf((threshold - draw) / math.sqrt(2.0 * variance)))
+        score = chance / r
         if score > best_score:
             best, best_score = s, score
     return best

@@ -27,8 +27,10 @@ from hwaware_plugins.scheduling._gp_priority import (
 )
 from hwaware_plugins.scheduling._hwaware_model import (
     best_rate,
+    best_tail_rate,
     hit_rate_prior,
     hit_threshold_rank,
+    rank_scores,
     runtime_estimates,
 )
 
@@ -177,6 +179,35 @@ def test_best_rate_trades_hit_rate_against_runtime() -> None:
     assert 0 < wins[1] < 500
 
 
+def test_rank_scores_worked_example() -> None:
+    # all results 0.1 < 0.2 < 0.3: ranks 1, 2, 3 of N = 3 -> u = r / 4 -> logit
+    stats = rank_scores([[0.1, 0.3], [0.2], []])
+    n, mean, ss = stats[0]
+    assert (n, mean) == (2, pytest.approx(0.0)) and ss == pytest.approx(2 * math.log(3) ** 2)
+    assert stats[1] == (1, pytest.approx(0.0), pytest.approx(0.0))
+    assert stats[2] == (0, 0.0, 0.0)
+    # ties share their mid-rank; any monotone transform of the losses gives the same scores
+    assert rank_scores([[0.1], [0.1]])[0][1] == pytest.approx(0.0)
+    flat = [v for row in rank_scores([[1.0, 9.0], [4.0]]) for v in row]
+    assert flat == pytest.approx([v for row in stats[:2] for v in row])
+
+
+def test_best_tail_rate_trades_tail_chance_against_runtime() -> None:
+    rng = random.Random(0)
+    good, plain = (200, -2.0, 200 * 1.0), (200, 0.0, 200 * 1.0)
+    threshold = -4.0  # a deep target: the good subspace's tail is far likelier to reach it
+    wins = Counter(best_tail_rate(rng, [good, plain], [2.0, 1.0], threshold) for _ in range(300))
+    assert wins[0] > 0.95 * 300
+    # the same two at equal runtime but a shallow threshold: both plausible, good still leads
+    wins = Counter(best_tail_rate(rng, [good, plain], [1.0, 1.0], 0.0) for _ in range(300))
+    assert wins[0] > wins[1]
+    # an untried subspace draws from the prior: it wins some draws against a known plain one
+    wins = Counter(
+        best_tail_rate(rng, [plain, (0, 0.0, 0.0)], [1.0, 1.0], threshold) for _ in range(300)
+    )
+    assert 0 < wins[1] < 300
+
+
 def _feed(
     scheduler: HwawareScheduler,
     n: int,
@@ -214,7 +245,8 @@ def test_hwaware_never_starves_a_subspace() -> None:
     assert svm > 0.8 * 4000  # promise matters: the good subspace gets nearly all the rest
 
 
-def test_hwaware_places_by_comparative_advantage() -> None:
+@pytest.mark.parametrize("promise", ["model", "counts"])
+def test_hwaware_places_by_comparative_advantage(promise: str) -> None:
     # net and svm are equally good; the gpu runs net 10x faster, svm no faster.
     # Speedups are not declared: the scheduler must learn them from runtimes.
     subs = [SubspaceInfo("net", 1.0, "mlp"), SubspaceInfo("svm", 1.0, "svm")]
@@ -223,7 +255,7 @@ def test_hwaware_places_by_comparative_advantage() -> None:
         DeviceClassInfo("cpu", speed=1.0, slots=8),
     ]
     runtime = {("net", "gpu"): 1.0, ("net", "cpu"): 10.0, ("svm", "gpu"): 2.0, ("svm", "cpu"): 2.0}
-    scheduler = HwawareScheduler(seed=1)
+    scheduler = HwawareScheduler(seed=1, promise=promise)
     scheduler.setup(subs, classes)
     _, used = _feed(scheduler, 3000, runtime, {"net": 0.1, "svm": 0.1}, classes)
     assert used[("net", "gpu")] > 2 * used[("svm", "gpu")]
@@ -298,6 +330,8 @@ def test_setup_rejects_bad_input() -> None:
         scheduler.setup(SUBS, [DeviceClassInfo("x", speed=0.0)])
     with pytest.raises(ConfigError, match="floor"):
         HwawareScheduler(seed=0, floor=2.0).setup(SUBS, CLASSES)
+    with pytest.raises(ConfigError, match="promise must be 'model' or 'counts'"):
+        HwawareScheduler(seed=0, promise="ucb").setup(SUBS, CLASSES)
 
 
 def test_hwaware_warm_up_spreads_free_slots_at_time_zero() -> None:

@@ -8,12 +8,14 @@ import math
 import random
 from collections.abc import Sequence
 
+import numpy as np
+
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.scheduling._base import DeviceClassInfo, SubspaceInfo
 from hwaware_plugins.scheduling._common import checked_setup, not_set_up, unknown_class
 from hwaware_plugins.scheduling._history import History
 from hwaware_plugins.scheduling._hwaware_model import (
-    LogitStats,
+    TailPosterior,
     best_rate,
     best_tail_rate,
     complexity_weights,
@@ -22,6 +24,7 @@ from hwaware_plugins.scheduling._hwaware_model import (
     hit_threshold_rank,
     rank_scores,
     runtime_estimates,
+    tail_posterior,
 )
 
 
@@ -87,7 +90,8 @@ class HwawareScheduler:
         self.min_trials = min_trials
         self.refresh_growth = refresh_growth
         self.promise = promise
-        self._stats: list[LogitStats] = []
+        self._posterior: TailPosterior | None = None
+        self._np_rng = np.random.default_rng(seed)
         self._threshold = 0.0
         self._rng = random.Random(seed)
         self._keys: list[str] = []
@@ -174,12 +178,9 @@ class HwawareScheduler:
         elif self._rng.random() < self.floor:
             chosen = self._rng.randrange(len(self._keys))
         elif self.promise == "model":
+            assert self._posterior is not None
             chosen = best_tail_rate(
-                self._rng,
-                self._stats,
-                self._runtimes[ci],
-                self._threshold,
-                prior_trials=self.prior_trials,
+                self._np_rng, self._posterior, self._runtimes[ci], self._threshold
             )
         else:
             chosen = best_rate(self._rng, self._hits, self._trials, self._runtimes[ci], self._prior)
@@ -264,6 +265,7 @@ class HwawareScheduler:
         self._trials = list(self._recorded)
         self._prior = hit_rate_prior(sum(self._hits), sum(self._trials), strength=self.prior_trials)
         if self.promise == "model":
-            self._stats = rank_scores([history.sorted_losses(k) for k in keys])
+            stats = rank_scores([history.sorted_losses(k) for k in keys])
+            self._posterior = tail_posterior(stats, prior_trials=self.prior_trials)
             u = (min(rank, n) + 0.5) / (n + 1)  # between the k-th and k+1-th best
             self._threshold = math.log(u / (1.0 - u))

@@ -7,9 +7,10 @@
 - :func:`hit_rate_prior`: the Beta prior of a subspace's hit rate;
 - :func:`best_rate`: the subspace with the highest sampled hits per second on
   a class (Thompson sampling over hit rates, divided by learned runtimes);
-- :func:`rank_scores` and :func:`best_tail_rate`: the same with a model of each
-  subspace's whole loss distribution (normal on logit ranks), so the chance to
-  beat a deep threshold is extrapolated from every result, not only the hits;
+- :func:`rank_scores`, :func:`tail_posterior` and :func:`best_tail_rate`: the
+  same with a model of each subspace's whole loss distribution (normal on
+  logit ranks), so the chance to beat a deep threshold is extrapolated from
+  every result, not only the hits;
 - :func:`complexity_weights` and :func:`declared_advantage`: what the declared
   complexity and per-family speeds say before any result exists (warm-up draws).
 
@@ -21,6 +22,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 
 def runtime_estimates(
@@ -159,8 +163,6 @@ def rank_scores(losses: Sequence[Sequence[float]]) -> list[LogitStats]:
     transform of the loss gives the same scores) and with a logistic spread.
     ``losses[s]``: subspace s's losses, ascending. Cost: O(N log N).
     """
-    import numpy as np
-
     arrays = [np.asarray(v, dtype=float) for v in losses]
     everything = np.sort(np.concatenate(arrays)) if arrays else np.empty(0)
     n = len(everything)
@@ -178,36 +180,54 @@ def rank_scores(losses: Sequence[Sequence[float]]) -> list[LogitStats]:
     return out
 
 
+@dataclass(frozen=True)
+class TailPosterior:
+    """Normal-inverse-gamma posteriors of each subspace's logit-rank scores (arrays by subspace)."""
+
+    kappa: np.ndarray
+    mu: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+
+
+def tail_posterior(stats: Sequence[LogitStats], *, prior_trials: float = 2.0) -> TailPosterior:
+    """The conjugate posterior of a normal model of each subspace's logit-rank scores.
+
+    Prior: mean 0 and variance pi^2/3 (the logistic spread of every score
+    pooled), worth ``prior_trials`` results. Cost: O(S).
+    """
+    n = np.array([st[0] for st in stats], dtype=float)
+    mean = np.array([st[1] for st in stats], dtype=float)
+    ss = np.array([st[2] for st in stats], dtype=float)
+    kappa0, alpha0 = prior_trials, 1.0 + prior_trials / 2.0
+    beta0 = (alpha0 - 1.0) * math.pi**2 / 3.0
+    kappa = kappa0 + n
+    return TailPosterior(
+        kappa=kappa,
+        mu=n * mean / kappa,
+        alpha=alpha0 + n / 2.0,
+        beta=beta0 + ss / 2.0 + kappa0 * n * mean * mean / (2.0 * kappa),
+    )
+
+
 def best_tail_rate(
-    rng: random.Random,
-    stats: Sequence[LogitStats],
+    rng: np.random.Generator,
+    posterior: TailPosterior,
     runtimes: Sequence[float],
     threshold: float,
-    *,
-    prior_trials: float = 1.0,
 ) -> int:
     """Index of the subspace with the most sampled chance per second to score below ``threshold``.
 
-    Per subspace a normal model of its logit-rank scores with a conjugate
-    normal-inverse-gamma posterior (prior: mean 0 and the logistic variance
-    pi^2/3, i.e. the pooled distribution, worth ``prior_trials`` results):
-    draw a variance and a mean (Thompson sampling), take
-    ``P(score < threshold)`` under them and divide by ``runtimes[s]``. An
-    untried subspace draws from the prior (optimistic by uncertainty); a
-    subspace with good results but no hit yet still has a tail. Cost: O(S).
+    Per subspace (Thompson sampling) a variance and a mean are drawn from
+    :func:`tail_posterior`'s posterior, ``P(score < threshold)`` is taken
+    under them and divided by ``runtimes[s]``; the largest wins. An untried
+    subspace draws from the prior (optimistic by uncertainty); a subspace with
+    good results but no result below the threshold yet still has a tail.
+    Cost: O(S), vectorised.
     """
-    kappa0, alpha0 = prior_trials, 1.0 + prior_trials / 2.0
-    beta0 = (alpha0 - 1.0) * math.pi**2 / 3.0
-    best, best_score = 0, -1.0
-    for s, ((n, mean, ss), r) in enumerate(zip(stats, runtimes, strict=True)):
-        kappa = kappa0 + n
-        mu = n * mean / kappa
-        alpha = alpha0 + n / 2.0
-        beta = beta0 + ss / 2.0 + kappa0 * n * mean * mean / (2.0 * kappa)
-        variance = beta / rng.gammavariate(alpha, 1.0)
-        draw = rng.gauss(mu, math.sqrt(variance / kappa))
-        chance = 0.5 * (1.0 + math.erf((threshold - draw) / math.sqrt(2.0 * variance)))
-        score = chance / r
-        if score > best_score:
-            best, best_score = s, score
-    return best
+    variance = posterior.beta / rng.standard_gamma(posterior.alpha)
+    draw = posterior.mu + np.sqrt(variance / posterior.kappa) * rng.standard_normal(len(variance))
+    z = (threshold - draw) / np.sqrt(2.0 * variance)
+    chance = [math.erfc(-v) for v in z.tolist()]
+    scores = [c / r for c, r in zip(chance, runtimes, strict=True)]
+    return max(range(len(scores)), key=scores.__getitem__)

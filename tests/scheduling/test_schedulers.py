@@ -32,6 +32,7 @@ from hwaware_plugins.scheduling._hwaware_model import (
     hit_threshold_rank,
     rank_scores,
     runtime_estimates,
+    tail_posterior,
 )
 
 SUBS = [SubspaceInfo("svm", 3.0, "svm"), SubspaceInfo("mlp", 9.0, "mlp"), SubspaceInfo("knn", 1.0)]
@@ -193,17 +194,23 @@ def test_rank_scores_worked_example() -> None:
 
 
 def test_best_tail_rate_trades_tail_chance_against_runtime() -> None:
-    rng = random.Random(0)
+    rng = np.random.default_rng(0)
     good, plain = (200, -2.0, 200 * 1.0), (200, 0.0, 200 * 1.0)
     threshold = -4.0  # a deep target: the good subspace's tail is far likelier to reach it
-    wins = Counter(best_tail_rate(rng, [good, plain], [2.0, 1.0], threshold) for _ in range(300))
+    wins = Counter(
+        best_tail_rate(rng, tail_posterior([good, plain]), [2.0, 1.0], threshold)
+        for _ in range(300)
+    )
     assert wins[0] > 0.95 * 300
     # the same two at equal runtime but a shallow threshold: both plausible, good still leads
-    wins = Counter(best_tail_rate(rng, [good, plain], [1.0, 1.0], 0.0) for _ in range(300))
+    wins = Counter(
+        best_tail_rate(rng, tail_posterior([good, plain]), [1.0, 1.0], 0.0) for _ in range(300)
+    )
     assert wins[0] > wins[1]
     # an untried subspace draws from the prior: it wins some draws against a known plain one
     wins = Counter(
-        best_tail_rate(rng, [plain, (0, 0.0, 0.0)], [1.0, 1.0], threshold) for _ in range(300)
+        best_tail_rate(rng, tail_posterior([plain, (0, 0.0, 0.0)]), [1.0, 1.0], threshold)
+        for _ in range(300)
     )
     assert 0 < wins[1] < 300
 

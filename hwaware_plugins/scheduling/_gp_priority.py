@@ -98,8 +98,8 @@ def length_scale_spread(
         starts = 10 ** rng.uniform(-2.0, 2.0, size=n_fits)
         if not fitted:
             return float(starts.max() - starts.min())
-        scales = fitted_length_scales(x[subsets], targets[subsets], starts)
-        return float(scales.max() - scales.min())
+        found = fitted_length_scales(x[subsets], targets[subsets], starts)
+        return float(found.max() - found.min())
     from sklearn.gaussian_process.kernels import RBF
 
     regressor = _gaussian_process_regressor()

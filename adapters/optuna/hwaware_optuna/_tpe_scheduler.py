@@ -106,3 +106,7 @@ class TpeScheduler:
             )
         self._study.add_trials(trials)
         self._synced = len(history)
+        # TPE reads the study's per-thread trial cache, which Optuna's own optimize loop
+        # clears before every trial; without this it would keep seeing the first snapshot
+        # (no results: random sampling forever).
+        self._study._thread_local.cached_all_trials = None

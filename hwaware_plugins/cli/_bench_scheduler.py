@@ -1,15 +1,18 @@
-"""``hwaware bench scheduler``: fcfs vs shadho vs hwaware on a simulated cluster."""
+"""``hwaware bench scheduler``: schedulers on a simulated cluster, one entry or the whole suite."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 from typing import Any
 
 from hwaware_plugins._progress import progress_bar
 from hwaware_plugins.cli._table import format_table
 from hwaware_plugins.errors import ConfigError
+
+DEFAULT_LIST = "random,tpe,shadho,oracle,hwaware"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -18,88 +21,197 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "scheduler",
         help="compare schedulers on a simulated heterogeneous cluster replaying measured trials",
     )
-    parser.add_argument("--table", required=True, help="trial table CSV (subspace, family, ...)")
-    parser.add_argument("--devices", required=True, help="declared-device TOML file")
+    parser.add_argument("--table", default=None, help="trial table CSV (subspace, family, ...)")
+    parser.add_argument("--devices", default=None, help="declared-device TOML file")
+    parser.add_argument(
+        "--suite",
+        action="store_true",
+        help="run every packaged table on every packaged pool (instead of --table/--devices)",
+    )
+    parser.add_argument("--suite-tables", default=None, help="with --suite: only these tables")
+    parser.add_argument("--suite-pools", default=None, help="with --suite: only these pools")
     parser.add_argument("--workers", type=int, default=None, help="worker slots (default: file's)")
     parser.add_argument("--seeds", type=int, default=20, help="seeds 0..K-1 (default 20)")
-    parser.add_argument("--budget-hours", type=float, required=True, help="virtual time budget")
     parser.add_argument(
-        "--target-loss", type=float, default=None, help="default: the 0.5%% quantile of the table"
+        "--budget-hours",
+        type=float,
+        default=None,
+        help="virtual time budget (default: 12 x the table's mean trial runtime)",
     )
     parser.add_argument(
-        "--schedulers", default="fcfs,shadho,hwaware", help="comma-separated (default: all three)"
+        "--targets",
+        default="q0.02,q0.005,best",
+        help="quality targets: qF (loss quantile F of the table) or best "
+        "(default q0.02,q0.005,best)",
     )
+    parser.add_argument(
+        "--target-loss", type=float, default=None, help="legacy single target (default: q0.005)"
+    )
+    parser.add_argument(
+        "--schedulers", default=DEFAULT_LIST, help=f"comma-separated (default {DEFAULT_LIST})"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="simulations run in parallel processes")
     parser.add_argument("--json", dest="json_out", default=None, help="write the report here")
-    parser.add_argument("--svg", default=None, help="write a best-loss-over-time plot here")
+    parser.add_argument(
+        "--svg",
+        default=None,
+        help="write a best-loss-over-time plot here (with --suite: a folder, one plot per entry)",
+    )
     parser.set_defaults(handler=run)
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
-    """Simulate, print a table, write the JSON report (and the plot)."""
-    from hwaware_plugins.simulation import load_devices, load_table, run_benchmark
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
 
-    if args.target_loss is not None and not math.isfinite(args.target_loss):
-        raise ConfigError(f"--target-loss must be finite, got {args.target_loss}")
-    names = [n.strip() for n in args.schedulers.split(",") if n.strip()]
-    known = {"fcfs", "shadho", "hwaware"}
+
+def _check_schedulers(names: list[str]) -> None:
     from hwaware_plugins._manager import components
 
-    known |= {c.name for c in components() if c.kind == "scheduler"}
+    known = {c.name for c in components() if c.kind == "scheduler"}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(
             f"unknown scheduler(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
-    table = load_table(args.table)
-    devices = load_devices(args.devices)
-    bar = progress_bar(
-        args.seeds * len(names), label="simulating", quiet=getattr(args, "quiet", False)
-    )
 
-    def progress(name: str, seed: int) -> None:
-        bar.update(note=f"{name} seed {seed + 1}/{args.seeds} done")
 
-    with bar:
-        report = run_benchmark(
-            table,
-            devices,
-            workers=args.workers,
-            seeds=args.seeds,
-            budget_hours=args.budget_hours,
-            target_loss=args.target_loss,
-            schedulers=names,
-            progress=progress,
-        )
-    rows = [
-        {
-            "scheduler": name,
-            "models/h": f"{s['models_per_hour']:.4g}",
-            "hours to target": f"{s['hours_to_target']:.4g}",
-            "reached": f"{s['reached_target_fraction']:.0%}",
-            "best loss": f"{s['best_loss']:.4g}",
-        }
-        for name, s in report["schedulers"].items()
-    ]
-    print(format_table(rows, ["scheduler", "models/h", "hours to target", "reached", "best loss"]))
-    for name, r in report.get("ratios", {}).items():
-        parts = ", ".join(f"{k} {'n/a' if v is None else f'{v:.3g}x'}" for k, v in r.items())
-        print(f"{name}: {parts}")
-    bounds = report["bounds"]
-    if bounds["hours_to_target_floor"] is not None:
-        ceilings = ", ".join(
-            f"vs {name} {value:.3g}x" for name, value in bounds["time_to_target_ceiling"].items()
-        )
-        print(
-            f"soonest possible time to target: {bounds['hours_to_target_floor']:.4g} h; "
-            f"largest possible time-to-target ratio: {ceilings}"
-        )
+def run(args: argparse.Namespace) -> int:
+    """Simulate, print a table, write the JSON report (and the plots)."""
+    if args.target_loss is not None and not math.isfinite(args.target_loss):
+        raise ConfigError(f"--target-loss must be finite, got {args.target_loss}")
+    names = _names(args.schedulers)
+    _check_schedulers(names)
+    if args.suite:
+        if args.table or args.devices:
+            raise ConfigError("give either --suite or --table and --devices, not both")
+        return _run_suite(args, names)
+    if not args.table or not args.devices:
+        raise ConfigError("give --table and --devices (or --suite for the packaged suite)")
+    report = _simulate(args, names, args.table, args.devices, label="simulating")
+    _print_report(report)
     if args.json_out:
         _write(args.json_out, json.dumps(report, indent=2) + "\n")
     if args.svg:
         from hwaware_plugins.reporting import best_loss_chart
 
         _write(args.svg, best_loss_chart(report))
+    return 0
+
+
+def _simulate(
+    args: argparse.Namespace, names: list[str], table_path: Any, devices_path: Any, *, label: str
+) -> dict[str, Any]:
+    from hwaware_plugins.simulation import load_devices, load_table, run_benchmark
+
+    table = load_table(table_path)
+    devices = load_devices(devices_path)
+    bar = progress_bar(args.seeds * len(names), label=label, quiet=getattr(args, "quiet", False))
+
+    def progress(name: str, seed: int) -> None:
+        bar.update(note=f"{name} seed {seed + 1}/{args.seeds} done")
+
+    with bar:
+        return run_benchmark(
+            table,
+            devices,
+            workers=args.workers,
+            seeds=args.seeds,
+            budget_hours=args.budget_hours,
+            target_loss=args.target_loss,
+            targets=_names(args.targets),
+            schedulers=names,
+            jobs=args.jobs,
+            progress=progress,
+        )
+
+
+def _fmt(value: float | None, spec: str = ".3g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    labels = list(report["settings"]["targets"])
+    columns = ["scheduler", *[f"h to {label}" for label in labels], "regret", "models/h"]
+    rows = []
+    for name, s in report["schedulers"].items():
+        row = {"scheduler": name, "regret": f"{s['regret_auc']:.3g}"}
+        for label in labels:
+            hours, reached = s["targets_hours"][label], s["targets_reached"][label]
+            flag = "" if reached > 0.5 else " (not reached)"
+            row[f"h to {label}"] = f"{hours:.3g}{flag}"
+        row["models/h"] = f"{s['models_per_hour']:.4g}"
+        rows.append(row)
+    print(format_table(rows, columns))
+    for name, r in report.get("ratios", {}).items():
+        per = ", ".join(f"{k} {_fmt(v)}x" for k, v in r.get("targets", {}).items())
+        print(
+            f"{name}: time to target {_fmt(r.get('time_to_target_gmean'))}x (gmean; {per}), "
+            f"regret {_fmt(r.get('regret_auc'))}x, models per hour {r['models_per_hour']:.3g}x"
+        )
+    for name, r in report.get("limit", {}).items():
+        print(f"limit {name}: time to target {_fmt(r.get('time_to_target_gmean'))}x (gmean)")
+    budget = report["settings"]["budget_hours"]
+    print(f"budget {budget:.4g} virtual h; a target not reached counts as the budget")
+
+
+def _run_suite(args: argparse.Namespace, names: list[str]) -> int:
+    from hwaware_plugins.simulation._verdict import verdicts
+
+    try:
+        from hwaware_plugins.simulation._suite import suite_entries
+    except ImportError:  # pragma: no cover - the registry ships with the package data
+        raise ConfigError(
+            "this installation has no packaged suite; use --table and --devices"
+        ) from None
+
+    entries = suite_entries(
+        tables=None if args.suite_tables is None else _names(args.suite_tables),
+        pools=None if args.suite_pools is None else _names(args.suite_pools),
+    )
+    reports: dict[str, Any] = {}
+    rows = []
+    for number, entry in enumerate(entries, start=1):
+        report = _simulate(
+            args,
+            names,
+            entry.table_path,
+            entry.pool_path,
+            label=f"{entry.label} ({number}/{len(entries)})",
+        )
+        report["verdicts"] = verdicts(report)
+        reports[entry.label] = report
+        for baseline, v in report["verdicts"].items():
+            rows.append(
+                {
+                    "entry": entry.label,
+                    "vs": baseline,
+                    "hwaware": f"{v['hwaware']:.3g}x",
+                    "oracle": f"{_fmt(v['oracle'])}x",
+                    "asked": f">={v['bound']:.3g}x",
+                    "worst target": f"{v['worst_target']:.3g}x",
+                    "regret": f"{_fmt(v['regret'])}x",
+                    "holds": "yes" if v["ok"] else "NO",
+                }
+            )
+        if args.svg:
+            from hwaware_plugins.reporting import best_loss_chart
+
+            os.makedirs(args.svg, exist_ok=True)
+            title = f"{entry.label}: median best loss, {args.seeds} seeds"
+            _write(
+                os.path.join(args.svg, f"{entry.label}.svg"), best_loss_chart(report, title=title)
+            )
+    columns = ["entry", "vs", "hwaware", "oracle", "asked", "worst target", "regret", "holds"]
+    if rows:
+        print(format_table(rows, columns))
+        held = sum(r["holds"] == "yes" for r in rows)
+        print(
+            f"time to target: geometric mean over {args.targets}; asked: 1.5x, or sqrt(oracle) "
+            f"where the oracle gains < 2.25x; holds on {held}/{len(rows)}"
+        )
+    if args.json_out:
+        _write(args.json_out, json.dumps(reports, indent=2) + "\n")
     return 0
 
 

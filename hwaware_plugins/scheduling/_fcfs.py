@@ -1,4 +1,4 @@
-"""``fcfs``: first come, first served; what Optuna and Hyperopt do today."""
+"""``random`` (alias ``fcfs``): uniform subspace, first free device."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ from hwaware_plugins.scheduling._common import checked_setup, not_set_up, unknow
 from hwaware_plugins.scheduling._history import History
 
 
-class FcfsScheduler:
+class RandomScheduler:
     """Any free device takes a subspace drawn uniformly at random.
 
-    No hardware awareness and no use of the history: the baseline every other
-    scheduler is compared with. Cost per decision: one random draw.
+    No hardware awareness and no use of the history (Optuna's or Hyperopt's
+    random search on a conditional space). Every scheduler's regret is
+    normalised to this one's. Cost per decision: one random draw.
 
     :param seed: seeds the draws (``None``: from the OS).
     """
 
-    name = "fcfs"
+    name = "random"
 
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
@@ -42,3 +43,7 @@ class FcfsScheduler:
         if device_class not in self._classes:
             raise unknown_class(self.name, device_class, sorted(self._classes))
         return self._keys[self._rng.randrange(len(self._keys))]
+
+
+FcfsScheduler = RandomScheduler
+"""The old name (``fcfs``: first come, first served) of :class:`RandomScheduler`."""

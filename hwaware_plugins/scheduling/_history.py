@@ -80,6 +80,7 @@ class History:
         self._subspaces: dict[str, _Subspace] = {}
         self._losses: list[float] = []  # every complete loss, sorted
         self._records: list[dict[str, Any]] = []
+        self._latest: float | None = None
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -129,6 +130,8 @@ class History:
                     "params": numeric,
                 }
             )
+            if finished_at is not None and (self._latest is None or finished_at > self._latest):
+                self._latest = float(finished_at)
             cell = self._cells.setdefault((subspace, device_class), _Cell())
             sub = self._subspaces.setdefault(subspace, _Subspace())
             cell.count += 1
@@ -185,6 +188,15 @@ class History:
         with self._lock:
             return [dict(r, params=dict(r["params"])) for r in self._records]
 
+    def records_since(self, start: int) -> list[dict[str, Any]]:
+        """Copies of the records added after the first ``start`` ones, in order.
+
+        For schedulers that mirror the history incrementally (remember
+        ``len(history)``, ask for what came since). Cost: O(returned records).
+        """
+        with self._lock:
+            return [dict(r, params=dict(r["params"])) for r in self._records[max(0, start) :]]
+
     def __len__(self) -> int:
         """Number of records (every state)."""
         with self._lock:
@@ -193,6 +205,12 @@ class History:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Iterate over copies of the records."""
         return iter(self.records())
+
+    @property
+    def latest_finished_at(self) -> float | None:
+        """The latest ``finished_at`` recorded (the clock of the last result), or ``None``."""
+        with self._lock:
+            return self._latest
 
     @property
     def n_complete(self) -> int:
@@ -288,6 +306,14 @@ class History:
             if not self._losses:
                 return None
             return self._losses[min(max(k, 1), len(self._losses)) - 1]
+
+    def sorted_losses(self, subspace: str | None = None) -> list[float]:
+        """The complete trials' losses of a subspace (``None``: of all), ascending. O(n) copy."""
+        with self._lock:
+            if subspace is None:
+                return list(self._losses)
+            sub = self._subspaces.get(subspace)
+            return [] if sub is None else list(sub.losses)
 
     def count_losses_at_most(self, subspace: str, threshold: float) -> int:
         """How many complete trials of ``subspace`` reached ``loss <= threshold`` (O(log n))."""

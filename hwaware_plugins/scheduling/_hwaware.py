@@ -1,4 +1,4 @@
-"""``hwaware``: learned runtimes, comparative-advantage placement, promise, no starvation."""
+"""``hwaware``: hits per second, learned per device class, by Thompson sampling."""
 
 from __future__ import annotations
 
@@ -8,64 +8,62 @@ import math
 import random
 from collections.abc import Sequence
 
+import numpy as np
+
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.scheduling._base import DeviceClassInfo, SubspaceInfo
 from hwaware_plugins.scheduling._common import checked_setup, not_set_up, unknown_class
 from hwaware_plugins.scheduling._history import History
 from hwaware_plugins.scheduling._hwaware_model import (
-    allocate,
-    complexity_rates,
+    TailPosterior,
+    best_rate,
+    best_tail_rate,
     complexity_weights,
-    decision_weights,
     declared_advantage,
-    promise,
+    hit_rate_prior,
+    hit_threshold_rank,
+    rank_scores,
     runtime_estimates,
+    tail_posterior,
 )
 
 
 class HwawareScheduler:
-    """Places subspaces where they run comparatively fastest, weighted by promise.
+    """Sends each free slot to the subspace likeliest to yield a top result per second there.
 
-    Warm-up: a subspace with fewer than ``min_trials`` trials (recorded
-    results of any state, or choices this scheduler made since ``setup``,
-    whichever is larger, so in-flight trials count) is served before the plan.
-    Among such subspaces the draw is seeded and proportional to
-    ``complexity x declared advantage``: complexity normalised and floored at 1%
-    of the mean (it can be 0), advantage from the class's declared per-family
-    speed relative to the family's slot-weighted mean speed (1 when nothing is
-    declared). Several free slots at time zero therefore spread over the
-    untried subspaces instead of all taking the same one.
+    The promise of a subspace is its *hit rate*: the chance that its next
+    trial lands among the best results so far (the lowest
+    ``min(hit_cap, ceil(hit_fraction x n))`` of n results: a threshold that
+    keeps moving toward the best loss). Each subspace's rate has a Beta
+    posterior (prior: the pooled rate, ``prior_trials`` trials), so an
+    untried subspace is uncertain and gets tried. Its runtime on each device
+    class is learned from the history (shrunk toward the declared class
+    speed; per-family speedups are never assumed known), counting the time
+    its still-running trials have already run, so a pair that is slow shows
+    it before its first trial ends. For a free slot of
+    class c the scheduler draws one rate per subspace from its posterior
+    (Thompson sampling) and picks the largest ``rate / runtime on c``: good
+    subspaces get most trials, a class prefers what it runs comparatively
+    fast, and parallel free slots spread over what is still plausible.
 
-    Plan rebuilds (O(S x C^2 + S log n)) happen every ``max(1, refresh_every //
-    5)`` new records while the history holds fewer than ``refresh_every x S``
-    records, then every ``refresh_every`` records. A plan has:
+    No starvation: a fraction ``floor`` of decisions draws a subspace
+    uniformly. Warm-up: a subspace with fewer than ``min_trials`` trials
+    (recorded, or chosen since ``setup`` so in-flight trials count) is served
+    first, drawn in proportion to complexity x declared advantage of the class.
 
-    - runtime of each (subspace, class) from the history, shrunk toward a prior
-      from the declared class speed and the subspace's runtimes on other classes
-      (:func:`~hwaware_plugins.scheduling._hwaware_model.runtime_estimates`);
-      per-family speedups are never assumed known;
-    - promise of each subspace: an upper confidence bound on the chance that its
-      next trial lands among the best ``top_fraction`` of all results so far.
-      The bound starts from 2 pseudo-trials at a prior hit rate of
-      ``top_fraction x S x normalised complexity`` (capped at 0.5), so while a
-      subspace has few results the more complex ones look more promising and
-      get more trials; the prior fades as ``2 / (trials + 2)``;
-    - device-time shares per class by comparative advantage, with at least
-      ``floor`` of the cluster's device time for every subspace
-      (:func:`~hwaware_plugins.scheduling._hwaware_model.allocate`).
+    Cost per decision: O(S) Beta draws; the statistics are refreshed in
+    O(S x C^2 + S log n) once the history has grown by ``refresh_growth``
+    (2%: every result early on, every 200 at 10,000). Far below 1 ms at
+    10,000 trials of history.
 
-    A decision between refreshes is one seeded draw from the class's plan:
-    O(log S), microseconds, whatever the history size (O(S) only while some
-    subspace is still warming up).
-
-    :param seed: seeds the draws.
-    :param floor: device-time share guaranteed to each subspace (capped at 1/S).
-    :param top_fraction: what counts as a hit (the best fraction of results).
-    :param optimism: standard errors added to the hit-rate estimate.
-    :param sharpness: how strongly shares follow promise per device second.
+    :param seed: seeds every draw.
+    :param hit_fraction: share of the results that count as hits early on.
+    :param hit_cap: the most results that count as hits.
+    :param prior_trials: weight of the pooled hit rate in each subspace's posterior.
     :param prior_strength: pseudo-trials of the runtime prior.
-    :param refresh_every: new records between plan rebuilds (a fifth of that early on).
-    :param min_trials: trials each subspace gets before the plan decides (0: no warm-up).
+    :param floor: share of decisions drawn uniformly (no subspace starves).
+    :param min_trials: trials each subspace gets before the rates decide (0: none).
+    :param refresh_growth: relative growth of the history between refreshes.
     """
 
     name = "hwaware"
@@ -74,52 +72,76 @@ class HwawareScheduler:
         self,
         seed: int | None = None,
         *,
-        floor: float = 0.02,
-        top_fraction: float = 0.05,
-        optimism: float = 1.0,
-        sharpness: float = 2.0,
+        hit_fraction: float = 0.1,
+        hit_cap: int = 25,
+        prior_trials: float = 2.0,
         prior_strength: float = 2.0,
-        refresh_every: int = 10,
+        floor: float = 0.02,
         min_trials: int = 1,
+        refresh_growth: float = 0.02,
+        promise: str = "model",
     ) -> None:
         self.seed = seed
-        self.floor = floor
-        self.top_fraction = top_fraction
-        self.optimism = optimism
-        self.sharpness = sharpness
+        self.hit_fraction = hit_fraction
+        self.hit_cap = hit_cap
+        self.prior_trials = prior_trials
         self.prior_strength = prior_strength
-        self.refresh_every = refresh_every
+        self.floor = floor
         self.min_trials = min_trials
+        self.refresh_growth = refresh_growth
+        self.promise = promise
+        self._posterior: TailPosterior | None = None
+        self._np_rng = np.random.default_rng(seed)
+        self._threshold = 0.0
         self._rng = random.Random(seed)
         self._keys: list[str] = []
         self._classes: list[DeviceClassInfo] = []
-        self._plan: dict[str, tuple[list[str], list[float]]] = {}
-        self._planned_at = -1
-        self._shares: list[list[float]] = []
-        self._rates: list[float] = []
-        self._warm_weights: dict[str, list[float]] = {}
-        self._recorded: list[int] = []  # per subspace, at the last rebuild
-        self._chosen: list[int] = []  # per subspace, since setup
-        self._warming: list[int] = []  # subspaces still below min_trials
+        self._class_index: dict[str, int] = {}
+        self._seen = -1
+        self._hits: list[int] = []
+        self._trials: list[int] = []
+        self._runtimes: list[list[float]] = []  # [class][subspace]
+        self._prior = (1.0, 1.0)
+        self._warm_weights: list[list[float]] = []
+        self._recorded: list[int] = []
+        self._chosen: list[int] = []
+        self._warming: list[int] = []
+        self._launched: list[list[int]] = []  # [class][subspace]: choices made
+        self._launch_sum: list[list[float]] = []  # their clock times summed
+        self._done: list[list[int]] = []  # results with a finish time
+        self._done_start_sum: list[list[float]] = []  # their start times summed
+        self._mirrored = 0
 
     def setup(
         self, subspaces: Sequence[SubspaceInfo], device_classes: Sequence[DeviceClassInfo]
     ) -> None:
-        """Take the subspaces and classes; the plan is rebuilt on the next decision."""
+        """Take the subspaces and classes; statistics are rebuilt on the next decision."""
         subs, classes = checked_setup(self.name, subspaces, device_classes)
-        for name, value in (("floor", self.floor), ("top_fraction", self.top_fraction)):
+        for name, value in (("floor", self.floor), ("hit_fraction", self.hit_fraction)):
             if not 0 <= value <= 1:
                 raise ConfigError(f"hwaware scheduler: {name} must be in [0, 1], got {value}")
-        for name, count in (("refresh_every", self.refresh_every), ("min_trials", self.min_trials)):
-            lowest = 1 if name == "refresh_every" else 0
+        for name, count, lowest in (
+            ("hit_cap", self.hit_cap, 1),
+            ("min_trials", self.min_trials, 0),
+        ):
             if isinstance(count, bool) or not isinstance(count, int) or count < lowest:
                 raise ConfigError(
                     f"hwaware scheduler: {name} must be an integer >= {lowest}, got {count!r}"
                 )
+        if self.promise not in ("model", "counts"):
+            raise ConfigError(
+                f"hwaware scheduler: promise must be 'model' or 'counts', got {self.promise!r}"
+            )
+        if not self.refresh_growth >= 0:
+            raise ConfigError(
+                f"hwaware scheduler: refresh_growth must be >= 0, got {self.refresh_growth}"
+            )
+        if not self.prior_trials > 0 or not self.prior_strength > 0:
+            raise ConfigError("hwaware scheduler: prior_trials and prior_strength must be > 0")
         self._keys = [s.key for s in subs]
         self._classes = classes
-        self._planned_at = -1
-        self._rates = complexity_rates([s.complexity for s in subs], self.top_fraction)
+        self._class_index = {c.name: i for i, c in enumerate(classes)}
+        self._seen = -1
         weights = complexity_weights([s.complexity for s in subs])
         advantage = declared_advantage(
             [s.family for s in subs],
@@ -127,84 +149,123 @@ class HwawareScheduler:
             [c.speedup for c in classes],
             [c.slots for c in classes],
         )
-        self._warm_weights = {
-            c.name: [w * a for w, a in zip(weights, row, strict=True)]
-            for c, row in zip(classes, advantage, strict=True)
-        }
+        self._warm_weights = [
+            [w * a for w, a in zip(weights, row, strict=True)] for row in advantage
+        ]
         self._recorded = [0] * len(subs)
         self._chosen = [0] * len(subs)
+        self._launched = [[0] * len(subs) for _ in classes]
+        self._launch_sum = [[0.0] * len(subs) for _ in classes]
+        self._done = [[0] * len(subs) for _ in classes]
+        self._done_start_sum = [[0.0] * len(subs) for _ in classes]
+        self._mirrored = 0
         self._warming = list(range(len(subs))) if self.min_trials > 0 else []
 
     def choose(self, device_class: str, history: History) -> str:
-        """A subspace for a free slot of ``device_class`` (O(log S) between plan rebuilds)."""
+        """A subspace for a free slot of ``device_class`` (O(S) between refreshes)."""
         if not self._keys:
             raise not_set_up(self.name)
-        if len(self._keys) == 1:
-            if all(c.name != device_class for c in self._classes):
-                raise unknown_class(self.name, device_class, [c.name for c in self._classes])
-            return self._keys[0]
-        size = len(history)
-        early = size < self.refresh_every * len(self._keys)
-        period = max(1, self.refresh_every // 5) if early else self.refresh_every
-        if self._planned_at < 0 or size - self._planned_at >= period:
-            self._rebuild(history)
-            self._planned_at = size
-        plan = self._plan.get(device_class)
-        if plan is None:
+        ci = self._class_index.get(device_class)
+        if ci is None:
             raise unknown_class(self.name, device_class, [c.name for c in self._classes])
+        size = len(history)
+        if size != self._seen and (
+            self._seen < 0 or size >= self._seen * (1 + self.refresh_growth)
+        ):
+            self._refresh(history)
         if self._warming:
-            chosen = self._warm_pick(device_class)
+            chosen = self._warm_pick(ci)
+        elif self._rng.random() < self.floor:
+            chosen = self._rng.randrange(len(self._keys))
+        elif self.promise == "model":
+            assert self._posterior is not None
+            chosen = best_tail_rate(
+                self._np_rng, self._posterior, self._runtimes[ci], self._threshold
+            )
         else:
-            keys, cumulative = plan
-            index = bisect.bisect_right(cumulative, self._rng.random() * cumulative[-1])
-            chosen = min(index, len(keys) - 1)
+            chosen = best_rate(self._rng, self._hits, self._trials, self._runtimes[ci], self._prior)
         self._chosen[chosen] += 1
+        now = history.latest_finished_at
+        self._launched[ci][chosen] += 1
+        self._launch_sum[ci][chosen] += 0.0 if now is None else now
         if chosen in self._warming and self._tried(chosen) >= self.min_trials:
             self._warming.remove(chosen)
         return self._keys[chosen]
 
-    def shares(self) -> dict[str, dict[str, float]]:
-        """The current plan's device-time share per class and subspace (for reports, tests)."""
+    def expected_rates(self, device_class: str) -> dict[str, float]:
+        """Posterior-mean hit rate per second of every subspace on a class (for reports, tests)."""
+        ci = self._class_index[device_class]
+        a, b = self._prior
         return {
-            c.name: dict(zip(self._keys, row, strict=True))
-            for c, row in zip(self._classes, self._shares, strict=True)
+            k: (a + h) / (a + b + n) / r
+            for k, h, n, r in zip(
+                self._keys, self._hits, self._trials, self._runtimes[ci], strict=True
+            )
         }
 
     def _tried(self, s: int) -> int:
         return max(self._recorded[s], self._chosen[s])
 
-    def _warm_pick(self, device_class: str) -> int:
-        weights = self._warm_weights[device_class]
+    def _warm_pick(self, ci: int) -> int:
+        weights = self._warm_weights[ci]
         cumulative = list(itertools.accumulate(weights[s] for s in self._warming))
         index = bisect.bisect_right(cumulative, self._rng.random() * cumulative[-1])
         return self._warming[min(index, len(cumulative) - 1)]
 
-    def _rebuild(self, history: History) -> None:
+    def _exposures(self, history: History) -> list[list[float]]:
+        """Seconds already run by this scheduler's trials still running, per (subspace, class).
+
+        Running trials of a pair: its choices minus its results (that carry a
+        finish time); their summed start times: the choices' clock times minus
+        the results' start times (finish - runtime). The clock is the latest
+        finish time in the history. Cost: O(new records + S x C).
+        """
+        index = {k: s for s, k in enumerate(self._keys)}
+        for record in history.records_since(self._mirrored):
+            s = index.get(record["subspace"])
+            ci = self._class_index.get(record["device_class"])
+            if s is None or ci is None or record["finished_at"] is None:
+                continue
+            self._done[ci][s] += 1
+            self._done_start_sum[ci][s] += record["finished_at"] - record["runtime_s"]
+        self._mirrored = len(history)
+        now = history.latest_finished_at
+        out = [[0.0] * len(self._classes) for _ in self._keys]
+        if now is None:
+            return out
+        for ci in range(len(self._classes)):
+            for s in range(len(self._keys)):
+                running = self._launched[ci][s] - self._done[ci][s]
+                if running > 0:
+                    starts = self._launch_sum[ci][s] - self._done_start_sum[ci][s]
+                    out[s][ci] = max(0.0, running * now - starts)
+        return out
+
+    def _refresh(self, history: History) -> None:
         keys, classes = self._keys, self._classes
+        self._seen = len(history)
         self._recorded = [history.count(k) for k in keys]
-        self._warming = [s for s in range(len(keys)) if self._tried(s) < self.min_trials]
+        self._warming = [s for s in self._warming if self._tried(s) < self.min_trials]
         counts = [[history.count(k, c.name) for c in classes] for k in keys]
         sums = [[history.runtime_sum(k, c.name) for c in classes] for k in keys]
-        runtimes = runtime_estimates(
-            counts, sums, [c.speed for c in classes], strength=self.prior_strength
+        table = runtime_estimates(
+            counts,
+            sums,
+            [c.speed for c in classes],
+            strength=self.prior_strength,
+            exposures=self._exposures(history),
         )
-        n_done = history.n_complete
-        threshold = history.kth_best_loss(math.ceil(self.top_fraction * n_done))
-        promises = [
-            promise(
-                0 if threshold is None else history.count_losses_at_most(k, threshold),
-                sum(counts[i]),
-                base_rate=self.top_fraction,
-                optimism=self.optimism,
-                prior_rate=self._rates[i],
-            )
-            for i, k in enumerate(keys)
+        self._runtimes = [[row[ci] for row in table] for ci in range(len(classes))]
+        n = history.n_complete
+        rank = hit_threshold_rank(n, fraction=self.hit_fraction, cap=self.hit_cap)
+        threshold = history.kth_best_loss(rank)
+        self._hits = [
+            0 if threshold is None else history.count_losses_at_most(k, threshold) for k in keys
         ]
-        values = [[p / r for r in row] for p, row in zip(promises, runtimes, strict=True)]
-        self._shares = allocate(
-            values, runtimes, [c.slots for c in classes], floor=self.floor, sharpness=self.sharpness
-        )
-        self._plan = {}
-        for ci, c in enumerate(classes):
-            weights = decision_weights(self._shares[ci], [row[ci] for row in runtimes])
-            self._plan[c.name] = (list(keys), list(itertools.accumulate(weights)))
+        self._trials = list(self._recorded)
+        self._prior = hit_rate_prior(sum(self._hits), sum(self._trials), strength=self.prior_trials)
+        if self.promise == "model":
+            stats = rank_scores([history.sorted_losses(k) for k in keys])
+            self._posterior = tail_posterior(stats, prior_trials=self.prior_trials)
+            u = (min(rank, n) + 0.5) / (n + 1)  # between the k-th and k+1-th best
+            self._threshold = math.log(u / (1.0 - u))

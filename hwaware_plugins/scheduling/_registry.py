@@ -10,10 +10,16 @@ from typing import Any
 from hwaware_plugins._components import Component
 
 
-def _fcfs(seed: int | None = None, **options: Any) -> Any:
-    from hwaware_plugins.scheduling._fcfs import FcfsScheduler
+def _random(seed: int | None = None, **options: Any) -> Any:
+    from hwaware_plugins.scheduling._fcfs import RandomScheduler
 
-    return FcfsScheduler(seed, **options)
+    return RandomScheduler(seed, **options)
+
+
+def _oracle(seed: int | None = None, **options: Any) -> Any:
+    from hwaware_plugins.scheduling._oracle import OracleScheduler
+
+    return OracleScheduler(seed, **options)
 
 
 def _shadho(seed: int | None = None, **options: Any) -> Any:
@@ -31,9 +37,21 @@ def _hwaware(seed: int | None = None, **options: Any) -> Any:
 COMPONENTS: list[Component] = [
     Component(
         "scheduler",
+        "random",
+        _random,
+        description="baseline: uniform subspace for any free device",
+    ),
+    Component(
+        "scheduler",
         "fcfs",
-        _fcfs,
-        description="first come, first served: uniform subspace for any free device",
+        _random,
+        description="old name of random (first come, first served)",
+    ),
+    Component(
+        "scheduler",
+        "oracle",
+        _oracle,
+        description="the limit: knows the table and hidden speeds (simulation only)",
     ),
     Component(
         "scheduler",
@@ -45,6 +63,6 @@ COMPONENTS: list[Component] = [
         "scheduler",
         "hwaware",
         _hwaware,
-        description="learned runtimes, comparative-advantage placement, promise, no starvation",
+        description="learned runtimes, top-results hit rate per second by Thompson draws, floor",
     ),
 ]

@@ -51,7 +51,7 @@ class ShadhoScheduler:
         train_fraction: float = 0.8,
         refresh_every: int = 10,
         rerank_every: int = 10,
-        max_points: int = 50,
+        max_points: int = 12,
         planck_rate: float = 0.5,
         fitted: bool = True,
     ) -> None:

@@ -76,11 +76,22 @@ def simulate(
     :param slots: one device per worker slot (:func:`build_slots`).
     :param infos: the subspace infos handed to ``setup`` (default: from the
         table with the ``shadho`` complexity rule).
+
+    Only a scheduler that declares ``sees_speedups = True`` (the ``oracle``)
+    is told the per-family speedups and, through its ``reveal`` method, the
+    table's losses and mean runtimes; every other one learns from the history.
     Cost: O(trials x (scheduler decision + log slots)).
     """
     subs = table.subspaces
     infos = list(infos) if infos is not None else table.subspace_infos()
-    scheduler.setup(infos, class_infos(slots))
+    truth = bool(getattr(scheduler, "sees_speedups", False))
+    scheduler.setup(infos, class_infos(slots, with_speedups=truth))
+    reveal = getattr(scheduler, "reveal", None)
+    if truth and callable(reveal):  # the oracle: the limit, told the table
+        reveal(
+            {s.key: s.losses.tolist() for s in subs},
+            {s.key: float(s.runtimes.mean()) for s in subs},
+        )
     index_of = {s.key: i for i, s in enumerate(subs)}
     speeds = [[d.speed_for(s.family) for s in subs] for d in slots]
     classes = [d.device_class for d in slots]

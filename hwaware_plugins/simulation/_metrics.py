@@ -1,4 +1,4 @@
-"""Metrics of a simulated run (pure functions of a :class:`RunResult`)."""
+"""Metrics of a simulated run (pure functions of a :class:`RunResult`) and quality targets."""
 
 from __future__ import annotations
 
@@ -42,9 +42,7 @@ def best_loss_curve(run: RunResult, times_s: Sequence[float]) -> np.ndarray:
     return out
 
 
-def time_to_target_floor(
-    table: TrialTable, slots: Sequence[Device], target: float
-) -> float | None:
+def time_to_target_floor(table: TrialTable, slots: Sequence[Device], target: float) -> float | None:
     """The soonest any scheduler could reach ``target``, in virtual seconds; ``None`` if never.
 
     Every trial starts at time 0 at the earliest and runs ``runtime_s /
@@ -62,3 +60,57 @@ def time_to_target_floor(
         candidate = float(hits.min()) / fastest
         floor = candidate if floor is None else min(floor, candidate)
     return floor
+
+
+DEFAULT_TARGETS: tuple[str, ...] = ("q0.02", "q0.005", "best")
+"""The default quality targets: the 2% and 0.5% loss quantiles of the table and its best loss."""
+
+
+def target_label(spec: str) -> str:
+    """The report label of a target spec: ``q0.02`` -> ``q2``, ``q0.005`` -> ``q0.5``, ``best``."""
+    if spec == "best":
+        return spec
+    return f"q{float(spec[1:]) * 100:g}"
+
+
+def target_losses(table: TrialTable, specs: Sequence[str]) -> dict[str, float]:
+    """Label -> loss for target specs: ``qF`` (the loss a fraction F of rows reach) or ``best``.
+
+    :raises ConfigError: a spec that is neither, or F outside (0, 1); the
+        message shows the accepted forms.
+    """
+    from hwaware_plugins.errors import ConfigError
+
+    out: dict[str, float] = {}
+    for raw in specs:
+        spec = raw.strip()
+        if spec == "best":
+            out["best"] = float(table.all_losses.min())
+            continue
+        try:
+            fraction = float(spec[1:]) if spec.startswith("q") else math.nan
+        except ValueError:
+            fraction = math.nan
+        if not 0 < fraction < 1:
+            raise ConfigError(
+                f"target {raw!r} not understood; use qF with 0 < F < 1 (a loss quantile of "
+                "the table, e.g. q0.02) or best (the table's best loss)"
+            )
+        out[target_label(spec)] = table.loss_quantile(fraction)
+    if not out:
+        raise ConfigError("name at least one target, e.g. --targets q0.02,q0.005,best")
+    return out
+
+
+def regret_area(run: RunResult, optimum: float, start: float) -> float:
+    """Area under ``best loss so far - optimum`` over ``[0, budget]`` (loss x seconds).
+
+    Before the first completed trial the best loss so far counts as ``start``
+    (e.g. the table's worst loss). Cost: O(n).
+    """
+    if not len(run):
+        return (start - optimum) * run.budget_s
+    running = np.minimum(np.minimum.accumulate(run.loss), start) - optimum
+    edges = np.concatenate([run.end, [run.budget_s]])
+    widths = np.diff(edges)
+    return float((start - optimum) * run.end[0] + (running * widths).sum())

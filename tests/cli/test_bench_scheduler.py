@@ -22,25 +22,61 @@ def test_json_report_shape(files: tuple[Path, Path], tmp_path: Path) -> None:
     table, devices = files
     out, svg = tmp_path / "out.json", tmp_path / "plot.svg"
     argv = ["-q", "bench", "scheduler", "--table", str(table), "--devices", str(devices)]
-    argv += ["--workers", "12", "--seeds", "1", "--budget-hours", "0.001", "--json", str(out)]
+    argv += ["--workers", "12", "--seeds", "2", "--budget-hours", "0.001", "--json", str(out)]
+    argv += ["--schedulers", "random,fcfs,tpe,oracle,hwaware"]
     assert main([*argv, "--svg", str(svg)]) == 0
     report = json.loads(out.read_text())
-    assert set(report["schedulers"]) == {"fcfs", "shadho", "hwaware"}
+    assert set(report["schedulers"]) == {"random", "fcfs", "tpe", "oracle", "hwaware"}
     for summary in report["schedulers"].values():
         assert {
             "models_per_hour",
             "hours_to_target",
             "best_loss",
             "reached_target_fraction",
+            "targets",
+            "regret_auc",
         } <= set(summary)
-    assert set(report["ratios"]) == {"hwaware_vs_fcfs", "hwaware_vs_shadho"}
-    assert set(report["ratios"]["hwaware_vs_fcfs"]) == {
-        "models_per_hour",
-        "time_to_target",
-        "best_loss",
-    }
+        assert set(summary["targets"]) == {"q2", "q0.5", "best"}
+    # regret is normalised to random's median; fcfs is the same scheduler under its old name
+    assert report["schedulers"]["random"]["regret_auc"] == pytest.approx(1.0)
+    assert report["schedulers"]["fcfs"]["targets"] == report["schedulers"]["random"]["targets"]
+    assert set(report["ratios"]) == {f"hwaware_vs_{n}" for n in ("random", "fcfs", "tpe", "oracle")}
+    ratio = report["ratios"]["hwaware_vs_tpe"]
+    assert {"models_per_hour", "time_to_target", "best_loss"} <= set(ratio)
+    assert set(ratio["targets"]) == {"q2", "q0.5", "best"}
+    product = 1.0
+    for value in ratio["targets"].values():
+        product *= value
+    assert ratio["time_to_target_gmean"] == pytest.approx(product ** (1 / 3))
+    assert ratio["regret_auc"] == pytest.approx(
+        report["schedulers"]["tpe"]["regret_auc"] / report["schedulers"]["hwaware"]["regret_auc"]
+    )
+    assert set(report["limit"]) == {f"oracle_vs_{n}" for n in ("random", "fcfs", "tpe")}
     assert report["settings"]["workers"] == 12
-    assert svg.read_text().startswith("<svg") and "hwaware" in svg.read_text()
+    assert svg.read_text().startswith("<svg") and "oracle" in svg.read_text()
+
+
+def test_suite_runs_every_entry(
+    files: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _suite = pytest.importorskip("hwaware_plugins.simulation._suite")
+    table, devices = files
+    monkeypatch.setattr(_suite, "SUITE_TABLES", {"tiny": table})
+    monkeypatch.setattr(_suite, "SUITE_POOLS", {"mixed": devices, "same": devices})
+    out, plots = tmp_path / "suite.json", tmp_path / "plots"
+    argv = ["-q", "bench", "scheduler", "--suite", "--seeds", "1", "--workers", "8"]
+    argv += ["--schedulers", "random,oracle,hwaware", "--json", str(out), "--svg", str(plots)]
+    assert main(argv) == 0
+    reports = json.loads(out.read_text())
+    assert set(reports) == {"tiny@mixed", "tiny@same"}
+    verdict = reports["tiny@mixed"]["verdicts"]["random"]
+    assert set(verdict) == {"hwaware", "oracle", "bound", "worst_target", "regret", "ok"}
+    printed = capsys.readouterr().out
+    assert "tiny@mixed" in printed and "tiny@same" in printed and "holds on" in printed
+    assert sorted(p.name for p in plots.iterdir()) == ["tiny@mixed.svg", "tiny@same.svg"]
 
 
 @pytest.mark.parametrize(
@@ -50,6 +86,9 @@ def test_json_report_shape(files: tuple[Path, Path], tmp_path: Path) -> None:
         (["--budget-hours", "-1"], "--budget-hours"),
         (["--schedulers", "nope"], "unknown scheduler"),
         (["--workers", "0"], "--workers"),
+        (["--targets", "q2"], "target 'q2' not understood"),
+        (["--jobs", "0"], "--jobs"),
+        (["--suite"], "either --suite or --table"),
     ],
 )
 def test_bad_input_exits_2(
@@ -67,3 +106,5 @@ def test_missing_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     argv = ["bench", "scheduler", "--table", str(tmp_path / "no.csv"), "--devices", "x.toml"]
     assert main([*argv, "--budget-hours", "1"]) == 2
     assert "cannot read trial table" in capsys.readouterr().err
+    assert main(["bench", "scheduler", "--table", str(tmp_path / "no.csv")]) == 2
+    assert "give --table and --devices" in capsys.readouterr().err

@@ -22,10 +22,11 @@ def test_quick_demo_writes_report_and_prints_summary_and_comparison(
     text = capsys.readouterr().out
     assert "4 trials of digits CASH" in text
     assert "subspace" in text and "best loss" in text and "devices" in text
-    for name in ("fcfs", "shadho", "hwaware"):
+    for name in ("random", "tpe", "oracle (limit)", "hwaware"):
         assert f"\n{name} " in text
-    assert "hwaware vs fcfs: models per hour" in text
-    assert "hwaware vs shadho: models per hour" in text
+    assert "hwaware vs tpe: sooner to quality" in text
+    assert "hwaware vs random: sooner to quality" in text
+    assert "limit: oracle vs tpe sooner to quality" in text
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Study hwaware-demo" in html and 'class="device-row"' in html
     assert (out / "journal.log").is_file()

@@ -59,9 +59,16 @@ def _chaos_executor(context: Any) -> Any:
     return run_optuna(context)
 
 
+def _tpe_scheduler(seed: int | None = None, **kwargs: Any) -> Any:
+    from hwaware_optuna._tpe_scheduler import TpeScheduler
+
+    return TpeScheduler(seed, **kwargs)
+
+
 @hookimpl
 def hwaware_register_components() -> Sequence[Component]:
-    """The optuna sampler, pruners and chaos drivers (see the module docstring)."""
+    """The optuna sampler, pruners, chaos drivers and the ``tpe`` baseline scheduler
+    (Optuna's TPE picks the subspace, any free device runs it)."""
     return [
         Component(
             "sampler",
@@ -97,6 +104,12 @@ def hwaware_register_components() -> Sequence[Component]:
             _chaos_executor,
             framework="optuna",
             description="hwaware bench chaos through ask/tell on a LocalExecutor",
+        ),
+        Component(
+            "scheduler",
+            "tpe",
+            _tpe_scheduler,
+            description="baseline: Optuna's TPESampler picks the subspace, first free device",
         ),
     ]
 

@@ -31,11 +31,13 @@ def test_two_processes_share_a_redis_journal_study(
     trials = optuna.load_study(study_name="redis", storage=storage).trials
     assert len(trials) == 12
     assert {t.state for t in trials} == {TrialState.COMPLETE}
-    slots_of: dict[int, set[str]] = {}
-    for t in trials:  # a worker process never moves to another slot
-        slots_of.setdefault(t.user_attrs["hwaware:worker_pid"], set()).add(
-            t.user_attrs["hwaware:slot_id"])
-    assert all(len(slots) == 1 for slots in slots_of.values())
+    devices_of: dict[int, set[str]] = {}
+    for t in trials:  # a worker process never moves to another device (the two slots of
+        # one core share their pinning, so one worker process may serve both)
+        devices_of.setdefault(t.user_attrs["hwaware:worker_pid"], set()).add(
+            t.user_attrs["hwaware:device_id"])
+    assert all(len(devices) == 1 for devices in devices_of.values())
+    assert len(devices_of) <= 2  # persistent workers: at most one per slot, reused
     assert {t.user_attrs["hwaware:slot_id"] for t in trials} == {
         "node-r/cpu:0#0", "node-r/cpu:0#1"
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,11 @@ from hypothesis import settings
 # Property tests are deterministic: the same examples on every run and machine.
 settings.register_profile("hwaware", derandomize=True, deadline=None)
 settings.load_profile("hwaware")
+
+# A shell that starts the tests as a background job ignores SIGINT for them (and for every
+# process they start): Ctrl-C tests would then see nothing. Give Python its handler back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

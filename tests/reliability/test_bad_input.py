@@ -64,7 +64,8 @@ def test_invalid_device_file(tmp_path: Path, text: str | None, message: str) -> 
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("scheduler", "unknown scheduler 'nope'; known: fcfs, hwaware, shadho"),
+        ("scheduler",
+         "unknown scheduler 'nope'; known: fcfs, hwaware, oracle, random, shadho, tpe"),
         ("executor", "unknown executor 'nope'; known: dask, local, thread"),
     ],
 )

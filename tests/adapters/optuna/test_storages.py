@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,8 @@ def test_two_processes_share_history_and_slots(tmp_path: Path, kind: str) -> Non
             [sys.executable, str(WORKER), spec, "shared", str(devices), str(state_dir), "6", seed],
             stderr=subprocess.PIPE,
             text=True,
+            # CPU slots are shared across processes only on request (CPU courtesy).
+            env=dict(os.environ, HWAWARE_CPU_COURTESY="1"),
         )
         for seed in ("1", "2")
     ]

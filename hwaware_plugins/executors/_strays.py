@@ -101,15 +101,7 @@ def kill_strays(keep: Collection[int] = (), *, grace_s: float) -> list[int]:
         strays = stray_processes(keep)
         if not strays:
             break
-        for process in strays:
-            with contextlib.suppress(psutil.Error):
-                process.terminate()
-        _, alive = psutil.wait_procs(strays, timeout=grace_s)
-        for process in alive:
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-        psutil.wait_procs(alive, timeout=2.0)
-        signalled.extend(process.pid for process in strays)
+        signalled.extend(kill_processes(strays, grace_s=grace_s))
     return signalled
 
 

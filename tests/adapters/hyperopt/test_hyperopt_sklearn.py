@@ -19,11 +19,11 @@ if os.environ.get("HWAWARE_REQUIRE_HPSKLEARN") == "1":
 else:
     hpsklearn = pytest.importorskip("hpsklearn")
 
-from hwaware_hyperopt import MISC_KEY, HardwareAwareTrials  # noqa: E402
-from hyperopt import tpe  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
+from hwaware_hyperopt import MISC_KEY, HardwareAwareTrials
+from hyperopt import tpe
+from sklearn.datasets import load_digits
 
-from .conftest import cpus  # noqa: E402
+from .conftest import cpus
 
 MAX_EVALS = 6
 

@@ -76,3 +76,20 @@ def test_hyperopt_trials_on_dask(cluster: Any) -> None:
     assert len(trials.trials) == 12 and all(t["result"]["status"] == "ok" for t in trials.trials)
     placed = Counter(t["misc"][MISC_KEY]["device_id"].split("/")[0] for t in trials.trials)
     assert set(placed) <= {"w0", "w1", "w2"} and len(placed) >= 2
+
+
+def test_a_dask_worker_hosts_persistent_pinned_workers(cluster: Any) -> None:
+    """Evaluations on one device reuse one worker process: imports are paid once per slot."""
+    _, executor = cluster
+    seen: dict[str, set[tuple[int, int]]] = {}
+    runs: Counter[str] = Counter()
+    for _ in range(12):
+        outcome = executor.submit(_tasks.where_imported).result(timeout=60)
+        assert outcome.state == "complete", outcome.error
+        seen.setdefault(outcome.device_id, set()).add(tuple(outcome.value))
+        runs[outcome.device_id] += 1
+    # 12 tasks on 6 slots: some slot ran several, each slot always in one process.
+    assert max(runs.values()) >= 2
+    assert all(len(processes) == 1 for processes in seen.values()), seen
+    pids = [pid for processes in seen.values() for pid, _ in processes]
+    assert len(set(pids)) == len(pids)  # one process per slot pinning, none shared

@@ -177,6 +177,7 @@ def _become_worker(  # pragma: no cover - runs in a forked child
             os.sched_setaffinity(0, set(cpu_affinity))
         os.environ.clear()
         os.environ.update(env)
+        _reset_faulthandler(env)
         limit_thread_pools(env)
         from hwaware_plugins.executors._child import serve
 
@@ -225,7 +226,7 @@ def _fresh_streams() -> None:  # pragma: no cover - runs in a forked child
     old = (sys.stdin, sys.stdout, sys.stderr)
     _INHERITED.extend(old)
     raw_in = io.FileIO(0, "r", closefd=False)
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(raw_in))
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(raw_in))
     out = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
                            encoding=getattr(old[1], "encoding", None) or "utf-8",
                            errors=getattr(old[1], "errors", None) or "strict",
@@ -233,8 +234,9 @@ def _fresh_streams() -> None:  # pragma: no cover - runs in a forked child
     err = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
                            encoding=getattr(old[2], "encoding", None) or "utf-8",
                            errors="backslashreplace", line_buffering=True)
-    sys.stdout = sys.__stdout__ = out
-    sys.stderr = sys.__stderr__ = err
+    sys.stdout, sys.stderr = out, err
+    for name, stream in (("__stdin__", sys.stdin), ("__stdout__", out), ("__stderr__", err)):
+        setattr(sys, name, stream)
     loggers: list[Any] = [logging.getLogger()]
     loggers += [lg for lg in logging.Logger.manager.loggerDict.values()
                 if isinstance(lg, logging.Logger)]
@@ -245,6 +247,15 @@ def _fresh_streams() -> None:  # pragma: no cover - runs in a forked child
                     handler.stream = out
                 elif handler.stream is old[2]:
                     handler.stream = err
+
+
+def _reset_faulthandler(env: Mapping[str, str]) -> None:  # pragma: no cover - forked child
+    """faulthandler as a fresh interpreter has it: on only with ``PYTHONFAULTHANDLER``."""
+    import faulthandler
+
+    faulthandler.disable()
+    if env.get("PYTHONFAULTHANDLER"):
+        faulthandler.enable()
 
 
 def limit_thread_pools(env: Mapping[str, str]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import io
 import logging
 import os
@@ -28,8 +29,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
+from hwaware_plugins import _forksafe as _fds
 from hwaware_plugins.errors import ConfigError
-from hwaware_plugins.executors import _fds
 
 START_METHODS = ("auto", "fork", "spawn")
 """Accepted ``start_method`` values of :class:`~hwaware_plugins.executors.LocalExecutor`."""
@@ -168,6 +169,9 @@ def _become_worker(  # pragma: no cover - runs in a forked child
     """Turn this forked child into a worker, serve tasks, and leave by ``os._exit``."""
     code = 1
     try:
+        # Inherited garbage is never collected here: its finalisers (a database
+        # connection's goodbye) would act on the coordinator's resources.
+        gc.freeze()
         os.setsid()
         atexit._clear()
         _reset_signals()

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from hwaware_plugins.executors import _fds
+from hwaware_plugins import _forksafe as _fds
 from hwaware_plugins.executors._child import STARTED, read_message
 from hwaware_plugins.executors._fork import fork_worker
 from hwaware_plugins.executors._process import _signal_group, group_members, terminate_workers

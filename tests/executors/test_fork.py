@@ -174,6 +174,23 @@ def test_auto_forks_only_where_it_is_safe(platform: str, python: str, cuda: bool
     assert chosen == expected
 
 
+def test_auto_spawns_while_an_sqlite_database_is_open_here(tmp_path: Path) -> None:
+    import sqlite3
+
+    assert _fork.choose_start_method("auto", python="p", executable="p", platform="linux",
+                                     can_fork=True, cuda_ready=False,
+                                     sqlite_in_use=True) == "spawn"
+    connection = sqlite3.connect(tmp_path / "study.db")
+    try:
+        connection.execute("create table t (x)")
+        connection.commit()
+        assert _fork.sqlite_open()
+        assert _fork.resolve_start_method("auto", python=sys.executable) == "spawn"
+    finally:
+        connection.close()
+    assert not _fork.sqlite_open()
+
+
 def test_an_explicit_choice_is_kept() -> None:
     for method in ("fork", "spawn"):
         assert _fork.choose_start_method(method, python="x", executable="y", platform="linux",

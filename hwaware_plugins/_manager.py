@@ -18,6 +18,7 @@ import pluggy
 
 from hwaware_plugins import hookspecs
 from hwaware_plugins._components import Component
+from hwaware_plugins._forksafe import fork_safe
 from hwaware_plugins.errors import PluginError, UnknownComponentError
 
 _log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ _log = logging.getLogger(__name__)
 CORE_PROVIDER = "hwaware-plugins"
 """The provider name of the components the core registers itself."""
 
-_lock = threading.RLock()
+_lock = fork_safe(threading.RLock())
 _manager: pluggy.PluginManager | None = None
 _registry: dict[tuple[str, str, str | None], Component] | None = None
 

@@ -43,6 +43,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -306,12 +307,25 @@ def main(argv: list[str]) -> int:
         return 2
     if len(argv) == 2 and argv[1] and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(core) for core in argv[1].split(",")})
-    result_fd = int(argv[0])
+    return serve(result_fd=int(argv[0]), command_fd=_detach_stdin())
+
+
+def serve(*, result_fd: int, command_fd: int,
+          after_exit_guard: Callable[[], None] | None = None) -> int:
+    """Run task after task read from ``command_fd`` until told to quit (or its EOF).
+
+    Shared by the spawned worker (:func:`main`) and the forked one
+    (:mod:`~hwaware_plugins.executors._fork`); fd 0 must already be ``/dev/null``.
+    ``after_exit_guard`` runs once the group-ending exit hook is registered (so
+    exit hooks it registers run before that one). Returns the exit code.
+    """
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     state = _State()
-    watch_fd = _detach_stdin()
     atexit.register(_end_group, state)
-    threading.Thread(target=_read_commands, args=(watch_fd, inbox, state), daemon=True).start()
+    if after_exit_guard is not None:
+        after_exit_guard()
+    threading.Thread(target=_read_commands, args=(command_fd, inbox, state),
+                     daemon=True).start()
     while True:
         message = inbox.get()
         kind = message.get("kind")

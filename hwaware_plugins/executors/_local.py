@@ -23,6 +23,7 @@ from hwaware_plugins.executors._config import (
     default_workers,
     resolve_pool,
 )
+from hwaware_plugins.executors._fork import check_start_method
 from hwaware_plugins.executors._future import TaskFuture
 from hwaware_plugins.executors._outcome import Attempt, TaskOutcome
 from hwaware_plugins.executors._payload import task_payload
@@ -67,8 +68,10 @@ class LocalExecutor:
 
     Cost per task once the worker is warm: a lease (one locked file update),
     pickling the callable, its arguments and its result, two pipe trips and a
-    scan of the process table (about 1-3 ms together); a new worker costs one
-    interpreter start (about 50-100 ms) plus the task's imports.
+    scan of the process table (about 1-3 ms together). A new worker is forked
+    from this process where that is safe (a few ms; the modules imported here
+    are already imported there), else spawned: one interpreter start (about
+    50-100 ms) plus the task's imports; see ``start_method``.
 
     Arguments are stored as given and validated on first :meth:`submit`.
 
@@ -91,6 +94,12 @@ class LocalExecutor:
         its worker; beyond that the worker is replaced (default 64).
     :param framework: recorded in the emitted events (``"optuna"``, ...).
     :param emit_events: emit ``TrialPlaced``/``TrialFinished`` per attempt.
+    :param start_method: how workers start: ``"fork"`` (from this process),
+        ``"spawn"`` (``python -m hwaware_plugins.executors._child``) or ``"auto"``:
+        fork on Linux when ``python`` is this interpreter and CUDA is not
+        initialised here, else spawn. ``None`` (default): the
+        ``HWAWARE_START_METHOD`` environment variable, else ``"auto"``. See
+        docs/executors.md for what a forked worker guarantees.
 
     Thread-safety: every method may be called from any thread. Used as a
     context manager in the main thread, it also turns SIGTERM into
@@ -116,6 +125,7 @@ class LocalExecutor:
         max_tasks_per_worker: int | None = DEFAULT_MAX_TASKS_PER_WORKER,
         memory_leak_mb: float = DEFAULT_MEMORY_LEAK_MB,
         max_kept_processes: int = DEFAULT_MAX_KEPT,
+        start_method: str | None = None,
     ) -> None:
         self.pool_or_devices = pool_or_devices
         self.max_workers = max_workers
@@ -129,6 +139,7 @@ class LocalExecutor:
         self.max_tasks_per_worker = max_tasks_per_worker
         self.memory_leak_mb = memory_leak_mb
         self.max_kept_processes = max_kept_processes
+        self.start_method = start_method
         self._workers_pool: WorkerPool | None = None
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
@@ -166,6 +177,7 @@ class LocalExecutor:
                 memory_leak_mb=self.memory_leak_mb,
                 max_kept_processes=self.max_kept_processes,
             )
+            method = check_start_method(self.start_method, python=self.python)
             pool = resolve_pool(self.pool_or_devices)
             self._pool = pool
             self._workers = self.max_workers or default_workers(pool)
@@ -184,7 +196,7 @@ class LocalExecutor:
             )
             self._workers_pool = WorkerPool(python=self.python,
                                             kill_grace_s=float(self.kill_grace_s),
-                                            limit=self._workers)
+                                            limit=self._workers, start_method=method)
             _LIVE.add(self)
             return self._settings
 

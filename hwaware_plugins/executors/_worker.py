@@ -18,9 +18,11 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, Protocol
 
+from hwaware_plugins import _forksafe as _fds
 from hwaware_plugins.executors._child import STARTED, read_message
+from hwaware_plugins.executors._fork import fork_worker
 from hwaware_plugins.executors._process import _signal_group, group_members, terminate_workers
 
 CHILD_MODULE = "hwaware_plugins.executors._child"
@@ -31,6 +33,17 @@ least, when the task has a time limit; a longer limit applies as it is."""
 
 WorkerKey = tuple[str, tuple[int, ...] | None, tuple[tuple[str, str], ...]]
 """What a worker is bound to: device id, CPU cores and the pinning environment."""
+
+
+class WorkerHandle(Protocol):
+    """What :class:`PooledWorker` needs of its process: a ``subprocess.Popen`` (spawned)
+    or a :class:`~hwaware_plugins.executors._fork.ForkedProcess`."""
+
+    pid: int
+    stdin: IO[bytes] | None
+
+    def wait(self) -> int:
+        """Block until the process exits, reap it and return its exit status."""
 
 
 @dataclass
@@ -49,7 +62,8 @@ class PooledWorker:
     method is called by the one thread that checked the worker out.
     """
 
-    def __init__(self, popen: subprocess.Popen[bytes], result_fd: int, key: WorkerKey) -> None:
+    def __init__(self, popen: WorkerHandle, result_fd: int, key: WorkerKey,
+                 start_method: str = "spawn") -> None:
         self.popen = popen
         self.pid = popen.pid
         self.key = key
@@ -60,29 +74,41 @@ class PooledWorker:
         self._lock = threading.RLock()
         self._reaped = False
         self.broken = False
+        self.start_method = start_method
+        self._returncode: int | None = None
 
     @classmethod
     def start(
         cls, *, python: str, env: Mapping[str, str], cpu_affinity: Sequence[int] | None,
-        key: WorkerKey,
+        key: WorkerKey, start_method: str = "spawn",
     ) -> PooledWorker:
         """Start a worker in a new session with ``env`` and ``cpu_affinity``.
 
-        Cost: one interpreter start and the import of the worker module (about
-        50-100 ms); the task's own imports come with its first task.
+        ``start_method="fork"`` forks this process (see
+        :mod:`~hwaware_plugins.executors._fork`): a few ms, and the modules
+        imported here are already there. ``"spawn"`` costs one interpreter start
+        and the import of the worker module (about 50-100 ms); the task's own
+        imports come with its first task.
         """
-        read_fd, write_fd = os.pipe()
-        argv = [python, "-m", CHILD_MODULE, str(write_fd)]
-        if cpu_affinity:
-            argv.append(",".join(str(core) for core in cpu_affinity))
-        try:
-            popen = subprocess.Popen(argv, stdin=subprocess.PIPE, env=dict(env),
-                                     start_new_session=True, pass_fds=(write_fd,))
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)
+        if start_method == "fork":
+            handle, result_fd = fork_worker(env=env, cpu_affinity=cpu_affinity)
+            return cls(handle, result_fd, key, start_method="fork")
+        argv = [python, "-m", CHILD_MODULE]
+        with _fds.FD_LOCK:  # no fork may copy these ends before they are registered
+            read_fd, write_fd = os.pipe()
+            argv.append(str(write_fd))
+            if cpu_affinity:
+                argv.append(",".join(str(core) for core in cpu_affinity))
+            try:
+                popen = subprocess.Popen(argv, stdin=subprocess.PIPE, env=dict(env),
+                                         start_new_session=True, pass_fds=(write_fd,))
+            except BaseException:
+                os.close(read_fd)
+                raise
+            finally:
+                os.close(write_fd)
+            assert popen.stdin is not None
+            _fds.track(read_fd, popen.stdin.fileno())
         return cls(popen, read_fd, key)
 
     # -- running a task ----------------------------------------------------------------
@@ -189,31 +215,43 @@ class PooledWorker:
     def reap(self, grace_s: float) -> int:
         """Wait up to ``grace_s`` for the worker to leave, end what is left of its group,
         collect its exit status and close its pipes. Returns the exit status."""
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            _wait_no_reap(self.pid, grace_s)
-        # Its own helpers (resource trackers) leave once the worker is gone.
-        deadline = time.monotonic() + min(grace_s, 1.0)
-        while self.has_members() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        terminate_workers([self], grace_s=grace_s)
+        reap_together([self], grace_s=grace_s)
+        return self.collect()
+
+    def exited(self) -> bool:
+        """True once the worker process has exited (it is left unreaped)."""
         with self._lock:
+            if self._reaped:
+                return True
+            try:
+                info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return True
+            return info is not None
+
+    def collect(self) -> int:
+        """Reap the worker (wait for it if it has not exited) and close its pipe ends,
+        once; return its exit status. Call after its group was ended."""
+        with self._lock:
+            if self._returncode is not None:
+                return self._returncode
             returncode = self.popen.wait()
             self._reaped = True
-        for closing in (self.popen.stdin,):
-            with contextlib.suppress(OSError):
-                if closing is not None:
-                    closing.close()
-        with contextlib.suppress(OSError):
-            os.close(self._result_fd)
+            self._returncode = returncode
+        stdin = self.popen.stdin
+        if stdin is not None:
+            with _fds.FD_LOCK:
+                with contextlib.suppress(OSError, ValueError):
+                    _fds.forget(stdin.fileno())
+                with contextlib.suppress(OSError, ValueError):
+                    stdin.close()
+        _fds.close_tracked(self._result_fd)
         return returncode
 
     def stop(self, grace_s: float) -> int:
         """Quit (if still usable) and reap: the whole group is gone afterwards."""
-        if not self.broken:
-            self.quit()
-        else:
-            self.signal_group(signal.SIGTERM)
-        return self.reap(grace_s)
+        stop_together([self], grace_s=grace_s)
+        return self.collect()
 
 
 def _frame(message: dict[str, Any]) -> bytes:
@@ -225,19 +263,45 @@ def _frame(message: dict[str, Any]) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def _wait_no_reap(pid: int, timeout: float) -> None:
-    """Block until ``pid`` (a child) exits, leaving it unreaped; raise after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return
-        if info is not None:
-            return
-        if time.monotonic() >= deadline:
-            raise subprocess.TimeoutExpired([str(pid)], timeout)
+def reap_together(workers: Sequence[PooledWorker], *, grace_s: float) -> None:
+    """Wait for ``workers`` to leave, all at once, then end what is left of their groups.
+
+    Waits up to ``grace_s`` in total for the processes to exit (not per worker),
+    then up to ``min(grace_s, 1)`` for their helpers (resource trackers) to leave
+    on their own, then terminates the remaining groups together. The workers
+    stay unreaped (their pids cannot be reused); :meth:`PooledWorker.stop` and
+    :func:`stop_together` collect them. Cost: a process-table scan per worker
+    every 10 ms while helpers remain.
+    """
+    deadline = time.monotonic() + grace_s
+    waiting = list(workers)
+    while waiting:
+        waiting = [worker for worker in waiting if not worker.exited()]
+        if not waiting or time.monotonic() >= deadline:
+            break
         time.sleep(0.005)
+    deadline = time.monotonic() + min(grace_s, 1.0)
+    while any(worker.has_members() for worker in workers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    terminate_workers(workers, grace_s=grace_s)
 
 
-__all__ = ["CHILD_MODULE", "PooledWorker", "Reply", "WorkerKey"]
+def stop_together(workers: Sequence[PooledWorker], *, grace_s: float) -> None:
+    """Stop ``workers`` at once: idle ones are asked to quit (exit hooks run), broken
+    ones get SIGTERM; then they are reaped together (see :func:`reap_together`).
+
+    Blocks about as long as the slowest worker takes to leave, at most about
+    ``2 * grace_s`` + 2 s; nothing of their groups is left running afterwards.
+    """
+    for worker in workers:
+        if worker.broken:
+            worker.signal_group(signal.SIGTERM)
+        else:
+            worker.quit()
+    reap_together(workers, grace_s=grace_s)
+    for worker in workers:
+        worker.collect()
+
+
+__all__ = ["CHILD_MODULE", "PooledWorker", "Reply", "WorkerHandle", "WorkerKey", "reap_together",
+           "stop_together"]

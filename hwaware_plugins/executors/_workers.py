@@ -13,8 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hwaware_plugins.executors._fork import resolve_start_method
 from hwaware_plugins.executors._process import terminate_workers
-from hwaware_plugins.executors._worker import PooledWorker, WorkerKey
+from hwaware_plugins.executors._worker import (
+    PooledWorker,
+    WorkerKey,
+    reap_together,
+    stop_together,
+)
 
 PER_TASK_VARIABLES: frozenset[str] = frozenset(
     {"HWAWARE_LEASE_ID", "HWAWARE_SLOT_ID", "HWAWARE_TASK_LABEL"}
@@ -81,12 +87,17 @@ class WorkerPool:
     :param kill_grace_s: SIGTERM-to-SIGKILL delay when a worker's group is ended.
     :param limit: most workers alive at once (the executor's ``max_workers``);
         an idle worker of another pinning is retired to make room.
+    :param start_method: ``"auto"``, ``"fork"`` or ``"spawn"`` (validated by the
+        executor); ``"auto"`` is resolved at each start
+        (:func:`~hwaware_plugins.executors._fork.resolve_start_method`).
 
     Thread-safety: every method may be called from any thread.
     """
 
-    def __init__(self, *, python: str, kill_grace_s: float, limit: int) -> None:
+    def __init__(self, *, python: str, kill_grace_s: float, limit: int,
+                 start_method: str = "spawn") -> None:
         self.python = python
+        self.start_method = start_method
         self.kill_grace_s = kill_grace_s
         self.limit = max(1, limit)
         self._lock = threading.Lock()
@@ -114,8 +125,9 @@ class WorkerPool:
                 self._idle.remove(evicted)
         if evicted is not None:
             evicted.stop(self.kill_grace_s)
+        method = resolve_start_method(self.start_method, python=self.python)
         worker = PooledWorker.start(python=self.python, env=env, cpu_affinity=cpu_affinity,
-                                    key=key)
+                                    key=key, start_method=method)
         with self._lock:
             self._busy.add(worker)
             self.started += 1
@@ -145,8 +157,8 @@ class WorkerPool:
 
     def kill_all(self) -> None:
         """Kill every busy worker's group at once (their tasks end); idle workers are
-        asked to leave (exit hooks: pools close quietly) and their groups ended.
-        Blocks up to about ``kill_grace_s``."""
+        asked to leave (exit hooks: pools close quietly) and their groups ended, all
+        together. Blocks up to about ``kill_grace_s``."""
         with self._lock:
             idle, self._idle = self._idle, []
             busy = list(self._busy)
@@ -155,17 +167,16 @@ class WorkerPool:
         for worker in busy:
             worker.broken = True
         terminate_workers(busy, grace_s=self.kill_grace_s)
+        reap_together(idle, grace_s=self.kill_grace_s)
         for worker in idle:
-            worker.reap(self.kill_grace_s)
+            worker.collect()
 
     def stop_idle(self) -> None:
-        """Let every idle worker run its exit hooks and leave; end their groups."""
+        """Let every idle worker run its exit hooks and leave, all at once; end their
+        groups. Blocks as long as the slowest one takes to leave."""
         with self._lock:
             idle, self._idle = self._idle, []
-        for worker in idle:
-            worker.quit()
-        for worker in idle:
-            worker.reap(self.kill_grace_s)
+        stop_together(idle, grace_s=self.kill_grace_s)
 
 
 def held_memory_mb(

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from statistics import fmean
 from typing import Any, cast
 
+from hwaware_plugins._forksafe import fork_safe
 from hwaware_plugins.errors import DeviceConfigError, PluginError
 from hwaware_plugins.hardware._declared import REMOTE_DEVICES, DeclaredFile, read_declared_file
 from hwaware_plugins.hardware._device import Device, this_host
@@ -24,7 +25,7 @@ class RemoteDevicesWarning(UserWarning):
 
 
 _warned: set[tuple[str, tuple[str, ...]]] = set()
-_warned_lock = threading.Lock()
+_warned_lock = fork_safe(threading.Lock())
 
 
 def local_declared_devices(

@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 
 from hwaware_plugins._atomic import write_atomic
+from hwaware_plugins._forksafe import FD_LOCK, close_tracked, track
 from hwaware_plugins.errors import ConfigError, HwawareError
 
 STATE_VERSION = 1
@@ -247,11 +248,13 @@ class LeaseFile:
             raise HwawareError("device leases need fcntl.flock, which this platform lacks") from exc
         with self._lock:
             flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-            try:
-                fd = os.open(self.lock_path, flags, 0o600)
-            except FileNotFoundError:  # the folder is new, or was cleaned (e.g. at logout)
-                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(self.lock_path, flags, 0o600)
+            with FD_LOCK:  # a worker forked now must not keep a copy (and the flock)
+                try:
+                    fd = os.open(self.lock_path, flags, 0o600)
+                except FileNotFoundError:  # the folder is new, or was cleaned (at logout)
+                    self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    fd = os.open(self.lock_path, flags, 0o600)
+                track(fd)
             self._fd = fd
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
@@ -262,7 +265,7 @@ class LeaseFile:
                     self._write(records)
             finally:
                 self._fd = None
-                os.close(fd)  # closing the descriptor drops the flock
+                close_tracked(fd)  # closing the descriptor drops the flock
 
     def peek(self) -> list[LeaseRecord] | None:
         """The records as last written, read without any lock; ``None`` if unreadable.

@@ -15,6 +15,7 @@ from hyperopt import base
 from hwaware_hyperopt._branches import Branching, branching
 from hwaware_hyperopt._docs import ANY_CLASS, MISC_KEY, history_record
 from hwaware_hyperopt._pyll import fix_branches, fixed_choices_doc
+from hwaware_plugins._forksafe import fork_safe
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.scheduling import DeviceClassInfo, History
 from hwaware_plugins.space import subspace_infos
@@ -40,7 +41,7 @@ class _State:
 _states: weakref.WeakKeyDictionary[base.Domain, dict[tuple[Any, ...], _State]] = (
     weakref.WeakKeyDictionary()
 )
-_lock = threading.Lock()
+_lock = fork_safe(threading.Lock())
 
 
 def warmup_quotas(complexities: Sequence[float], per_unit: float) -> list[int]:

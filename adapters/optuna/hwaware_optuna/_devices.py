@@ -11,13 +11,14 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
+from hwaware_plugins._forksafe import fork_safe
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware import Device, this_host
 
 if TYPE_CHECKING:
     import optuna
 
-_lock = threading.Lock()
+_lock = fork_safe(threading.Lock())
 _devices: dict[tuple[int, int], Device] = {}
 
 

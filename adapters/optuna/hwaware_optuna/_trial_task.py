@@ -46,6 +46,7 @@ from hwaware_optuna._trials import (
     heartbeat_interval,
     worker_stamp,
 )
+from hwaware_plugins._forksafe import fork_safe
 from hwaware_plugins.executors import TrialTimeout, is_oom_error, timeout_for
 from hwaware_plugins.executors._payload import loads
 from hwaware_plugins.hardware import Device
@@ -90,7 +91,7 @@ class _Context:
 
 
 _contexts: dict[tuple[str, str, str], _Context] = {}
-_contexts_lock = threading.Lock()
+_contexts_lock = fork_safe(threading.Lock())
 
 
 def _one_line(exc: BaseException) -> str:

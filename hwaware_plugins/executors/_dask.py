@@ -47,6 +47,11 @@ class HwawareWorkerPlugin(WorkerPlugin):
         hardware. Workers missing from the mapping use ``None``.
     :param state_dir: folder of the device-pool state files (default: the pool's).
     :param timeout: default per-task time limit in seconds on this worker.
+    :param start_method: how the local executor starts its workers (default
+        ``"spawn"``: a Dask worker runs an event loop and many threads, the
+        kind of process a fork is least safe from, and its workers live long
+        enough that their start-up is paid once; ``None``: ``HWAWARE_START_METHOD``,
+        else ``"auto"``).
 
     Cost: the device resolution once per worker start.
     """
@@ -54,9 +59,11 @@ class HwawareWorkerPlugin(WorkerPlugin):
     name = PLUGIN_NAME
 
     def __init__(
-        self, devices: Any = None, *, state_dir: str | None = None, timeout: float | None = None
+        self, devices: Any = None, *, state_dir: str | None = None, timeout: float | None = None,
+        start_method: str | None = "spawn",
     ) -> None:
         self.devices = devices
+        self.start_method = start_method
         self.state_dir = state_dir
         self.timeout = timeout
         self.worker_devices: list[Device] = []
@@ -77,7 +84,8 @@ class HwawareWorkerPlugin(WorkerPlugin):
         pool = DevicePool(devices, name=f"dask-{worker.id}", state_dir=self.state_dir,
                           skip_foreign_processes=False)
         self.worker_devices = devices
-        self.executor = LocalExecutor(pool, timeout=self.timeout, framework="dask")
+        self.executor = LocalExecutor(pool, timeout=self.timeout, framework="dask",
+                                      start_method=self.start_method)
         await worker.set_resources(**{SLOT_RESOURCE: sum(max(1, d.slots) for d in devices)})
 
     def teardown(self, worker: Any) -> None:

@@ -202,6 +202,16 @@ def _analyse(log: Path) -> tuple[int, float | None, float, float]:
     return best, (statistics.median(gaps) * 1000.0 if gaps else None), first, last
 
 
+def _byte_compile() -> None:
+    """Compile the project's modules once, as an install does, so that no measured run
+    compiles them (a shell with ``PYTHONDONTWRITEBYTECODE`` set would make every run do so)."""
+    import compileall
+
+    root = HERE.parent
+    for folder in (root / "hwaware_plugins", root / "adapters", HERE):
+        compileall.compile_dir(str(folder), quiet=2)
+
+
 def _measure(args: argparse.Namespace, workload: str, devices: str, path: str, load: int,
              device_file: Path, sleep: float, trials: int, slots: int) -> Run:
     work = Path(tempfile.mkdtemp(prefix="hwaware-bench-parallel-"))
@@ -212,6 +222,8 @@ def _measure(args: argparse.Namespace, workload: str, devices: str, path: str, l
                HWAWARE_BENCH_FRAMEWORK=framework,
                HWAWARE_BENCH_TORCH="1" if args.torch else "0", XDG_RUNTIME_DIR=str(work),
                PYTHONWARNINGS="ignore::DeprecationWarning")
+    # As after `pip install`, which byte-compiles: no run pays for compiling our modules.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     command = [sys.executable, str(HERE / "bench_parallel.py"), "--child", "--path", path,
                "--trials", str(trials), "--slots", str(slots), "--device-file", str(device_file)]
     proc = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True,
@@ -346,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     files["cpu"].write_text(CPU_FILE.format(k=args.slots), encoding="utf-8")
     files["gpu"].write_text(GPU_FILE.format(k=args.slots), encoding="utf-8")
     files["joblib"].write_text(JOBLIB_FILE, encoding="utf-8")
+    _byte_compile()
     runs: list[Run] = []
     cells = _plan(args, files)
     for load in [int(x) for x in args.load.split(",")]:

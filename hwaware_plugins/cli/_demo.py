@@ -149,7 +149,8 @@ def run_simulation(plan: DemoPlan, *, quiet: bool) -> dict[str, Any]:
         f"{table.all_losses.size} measured trials: {', '.join(names)}, "
         f"{plan.seeds} seeds of {plan.budget_hours * 3600:.3g} virtual seconds each"
     )
-    with progress_bar(plan.seeds * len(names), label="simulation", quiet=quiet) as bar:
+    runs = len(names) + (4 if "oracle" in names else 0)  # the oracle: 3 target plans, EI, regret
+    with progress_bar(plan.seeds * runs, label="simulation", quiet=quiet) as bar:
         return run_benchmark(
             table, devices, workers=SIM_WORKERS, seeds=plan.seeds,
             budget_hours=plan.budget_hours, schedulers=names,
@@ -175,7 +176,8 @@ def comparison_text(report: dict[str, Any]) -> str:
     targets = ", ".join(f"{k} = loss {v:.4g}" for k, v in report["settings"]["targets"].items())
     lines.append(
         f"(virtual seconds, medians of {report['settings']['seeds']} seeds; targets: {targets}; "
-        "regret: area under best loss minus the table's best, random = 1)"
+        "regret: area under best loss minus the table's best, random = 1; oracle: at each "
+        "target the soonest of its plans, one per target, and its least-regret plan)"
     )
     for name, r in report.get("ratios", {}).items():
         if name == "hwaware_vs_oracle":

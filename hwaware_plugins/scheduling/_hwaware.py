@@ -50,6 +50,11 @@ class HwawareScheduler:
     uniformly. Warm-up: a subspace with fewer than ``min_trials`` trials
     (recorded, or chosen since ``setup`` so in-flight trials count) is served
     first, drawn in proportion to complexity x declared advantage of the class.
+    First wave (``first_wave``): until the first result exists nothing has
+    been learned, so the remaining free slots are drawn in proportion to
+    complexity x declared advantage too (``"complexity"``, SHADHO's premise
+    that larger spaces hold more of the best configurations), half of them
+    that way and half uniformly (``"mixed"``), or uniformly (``"uniform"``).
 
     Cost per decision: O(S) Beta draws; the statistics are refreshed in
     O(S x C^2 + S log n) once the history has grown by ``refresh_growth``
@@ -64,6 +69,9 @@ class HwawareScheduler:
     :param floor: share of decisions drawn uniformly (no subspace starves).
     :param min_trials: trials each subspace gets before the rates decide (0: none).
     :param refresh_growth: relative growth of the history between refreshes.
+    :param promise: ``"model"`` (a normal model of each subspace's logit-rank
+        scores) or ``"counts"`` (Beta posteriors of the hit counts).
+    :param first_wave: ``"complexity"``, ``"mixed"`` or ``"uniform"`` (above).
     """
 
     name = "hwaware"
@@ -80,6 +88,7 @@ class HwawareScheduler:
         min_trials: int = 1,
         refresh_growth: float = 0.02,
         promise: str = "model",
+        first_wave: str = "complexity",
     ) -> None:
         self.seed = seed
         self.hit_fraction = hit_fraction
@@ -90,6 +99,7 @@ class HwawareScheduler:
         self.min_trials = min_trials
         self.refresh_growth = refresh_growth
         self.promise = promise
+        self.first_wave = first_wave
         self._posterior: TailPosterior | None = None
         self._np_rng = np.random.default_rng(seed)
         self._threshold = 0.0
@@ -128,6 +138,11 @@ class HwawareScheduler:
                 raise ConfigError(
                     f"hwaware scheduler: {name} must be an integer >= {lowest}, got {count!r}"
                 )
+        if self.first_wave not in ("complexity", "mixed", "uniform"):
+            raise ConfigError(
+                "hwaware scheduler: first_wave must be 'complexity', 'mixed' or 'uniform', "
+                f"got {self.first_wave!r}"
+            )
         if self.promise not in ("model", "counts"):
             raise ConfigError(
                 f"hwaware scheduler: promise must be 'model' or 'counts', got {self.promise!r}"
@@ -174,7 +189,13 @@ class HwawareScheduler:
         ):
             self._refresh(history)
         if self._warming:
-            chosen = self._warm_pick(ci)
+            chosen = self._warm_pick(ci, self._warming)
+        elif self.first_wave != "uniform" and history.n_complete == 0:
+            every = range(len(self._keys))
+            if self.first_wave == "complexity" or self._rng.random() < 0.5:
+                chosen = self._warm_pick(ci, every)
+            else:
+                chosen = self._rng.randrange(len(self._keys))
         elif self._rng.random() < self.floor:
             chosen = self._rng.randrange(len(self._keys))
         elif self.promise == "model":
@@ -206,11 +227,12 @@ class HwawareScheduler:
     def _tried(self, s: int) -> int:
         return max(self._recorded[s], self._chosen[s])
 
-    def _warm_pick(self, ci: int) -> int:
+    def _warm_pick(self, ci: int, among: Sequence[int]) -> int:
+        """One of ``among``, drawn in proportion to complexity x declared advantage on class ci."""
         weights = self._warm_weights[ci]
-        cumulative = list(itertools.accumulate(weights[s] for s in self._warming))
+        cumulative = list(itertools.accumulate(weights[s] for s in among))
         index = bisect.bisect_right(cumulative, self._rng.random() * cumulative[-1])
-        return self._warming[min(index, len(cumulative) - 1)]
+        return among[min(index, len(cumulative) - 1)]
 
     def _exposures(self, history: History) -> list[list[float]]:
         """Seconds already run by this scheduler's trials still running, per (subspace, class).

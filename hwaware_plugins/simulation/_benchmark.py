@@ -129,7 +129,61 @@ def ratios(ours: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_Task = tuple[TrialTable, Sequence[Device], Sequence[SubspaceInfo], str, int, float]
+_Task = tuple[
+    TrialTable, Sequence[Device], Sequence[SubspaceInfo], str, int, float, dict[str, Any]
+]
+ORACLE_EI = "oracle:ei"
+"""The oracle policy with no target: greedy expected improvement per second."""
+
+
+def oracle_policies(
+    goals: Mapping[str, float], horizon_s: float | None = None
+) -> dict[str, dict[str, Any]]:
+    """The oracle runs behind the ``oracle`` figures: run label -> scheduler options.
+
+    One policy per target, ``oracle:<label>``: the plan for that target until
+    it is reached, then the plans of the harder targets (lower losses), then
+    expected improvement per second; :data:`ORACLE_EI` alone; and, with
+    ``horizon_s`` (the budget), ``oracle:regret``: the static allocation of
+    slots to subspaces with the least expected regret area over the horizon
+    (:func:`~hwaware_plugins.scheduling._oracle_plan.regret_allocation`).
+    Until its target is reached
+    a policy is the target's own plan, so its time to that target is the
+    plan's. Cost: O(targets).
+    """
+    easy_first = sorted(goals.items(), key=lambda kv: -kv[1])
+    out: dict[str, dict[str, Any]] = {}
+    for k, (label, _) in enumerate(easy_first):
+        out[f"oracle:{label}"] = {"targets": [loss for _, loss in easy_first[k:]]}
+    out[ORACLE_EI] = {"targets": []}
+    if horizon_s is not None:
+        out["oracle:regret"] = {"regret_horizon_s": horizon_s}
+    return out
+
+
+def oracle_limit(policies: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The ``oracle`` summary: per target and for the regret, the best of the oracle policies.
+
+    ``targets_hours[label]`` is the smallest median over the policies (in
+    practice the policy for that target); ``regret_auc`` the smallest median
+    regret; ``policy`` names, per figure, the policy that gave it. Other
+    figures (models per hour, ...) are the regret policy's. Cost: O(policies x targets).
+    """
+    regret_of = min(policies, key=lambda p: policies[p].get("regret_auc", math.inf))
+    out = dict(policies[regret_of])
+    chosen: dict[str, str] = {"regret_auc": regret_of}
+    if "targets_hours" in out:
+        hours, flags, reached = {}, {}, {}
+        for label in out["targets_hours"]:
+            name = min(policies, key=lambda p: policies[p]["targets_hours"][label])
+            chosen[label] = name
+            hours[label] = policies[name]["targets_hours"][label]
+            flags[label] = policies[name]["targets"][label]
+            reached[label] = policies[name]["targets_reached"][label]
+        out.update(targets_hours=hours, targets=flags, targets_reached=reached)
+    out["hours_to_target"] = min(p["hours_to_target"] for p in policies.values())
+    out["policy"] = chosen
+    return out
 
 
 _DEAREST_FIRST: tuple[str, ...] = ("shadho", "tpe", "hwaware")
@@ -145,28 +199,32 @@ def _cost_rank(name: str) -> int:
 def _one_run(task: _Task) -> RunResult:
     from hwaware_plugins._manager import load
 
-    table, slots, infos, name, seed, budget_s = task
-    scheduler = load("scheduler", name, seed=seed)
+    table, slots, infos, name, seed, budget_s, options = task
+    scheduler = load("scheduler", name, seed=seed, **options)
     return simulate(table, slots, scheduler, budget_s=budget_s, seed=seed, infos=infos)
 
 
 def _all_runs(
     table: TrialTable,
     slots: Sequence[Device],
-    schedulers: Sequence[str],
+    schedulers: Mapping[str, tuple[str, dict[str, Any]]],
     seeds: int,
     budget_s: float,
     jobs: int,
     progress: Callable[[str, int], None] | None,
 ) -> dict[str, list[RunResult]]:
+    """Every run, keyed by label; ``schedulers``: label -> (registered name, options)."""
     infos = table.subspace_infos()
-    queue = sorted(schedulers, key=_cost_rank)  # dearest first: no process idles at the end
-    tasks: list[_Task] = [
-        (table, slots, infos, name, seed, budget_s) for name in queue for seed in range(seeds)
+    # Dearest schedulers first, so no process idles at the end of the queue.
+    queue = sorted(schedulers.items(), key=lambda item: _cost_rank(item[1][0]))
+    tasks: list[tuple[str, _Task]] = [
+        (label, (table, slots, infos, name, seed, budget_s, options))
+        for label, (name, options) in queue
+        for seed in range(seeds)
     ]
-    runs: dict[str, list[RunResult]] = {name: [] for name in schedulers}
+    runs: dict[str, list[RunResult]] = {label: [] for label in schedulers}
     if jobs <= 1:
-        results: Any = map(_one_run, tasks)
+        results: Any = map(_one_run, [t for _, t in tasks])
         pool = None
     else:
         import concurrent.futures
@@ -175,12 +233,12 @@ def _all_runs(
 
         context = multiprocessing.get_context("fork" if hasattr(os, "fork") else None)
         pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
-        results = pool.map(_one_run, tasks, chunksize=1)
+        results = pool.map(_one_run, [t for _, t in tasks], chunksize=1)
     try:
-        for (_, _, _, name, seed, _), run in zip(tasks, results, strict=True):
-            runs[name].append(run)
+        for (label, task), run in zip(tasks, results, strict=True):
+            runs[label].append(run)
             if progress is not None:
-                progress(name, seed)
+                progress(label, task[4])
     finally:
         if pool is not None:
             pool.shutdown()
@@ -228,7 +286,14 @@ def run_benchmark(
     slots = build_slots(devices, workers)
     target = table.loss_quantile(DEFAULT_TARGET_QUANTILE) if target_loss is None else target_loss
     budget_s = budget_hours * 3600.0
-    runs = _all_runs(table, slots, schedulers, seeds, budget_s, jobs, progress)
+    plan: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name in schedulers:
+        if name == "oracle":
+            policies = oracle_policies(goals, budget_s)
+            plan.update((k, ("oracle", v)) for k, v in policies.items())
+        else:
+            plan[name] = (name, {})
+    runs = _all_runs(table, slots, plan, seeds, budget_s, jobs, progress)
     optimum = float(table.all_losses.min())
     start = float(np.median(table.all_losses))  # what a typical first trial gives
     areas = {name: [regret_area(r, optimum, start) for r in rs] for name, rs in runs.items()}
@@ -247,7 +312,16 @@ def run_benchmark(
         summaries[name] = summarize(rs, target, goals, [a / reference for a in areas[name]])
         stacked = np.vstack([best_loss_curve(r, times.tolist()) for r in rs])
         curves[name] = [_nan_median(col) for col in stacked.T]
+    policies = {n: summaries.pop(n) for n in list(summaries) if n.startswith("oracle:")}
+    if policies:
+        summaries["oracle"] = oracle_limit(policies)
+        curves["oracle"] = curves[summaries["oracle"]["policy"]["regret_auc"]]
+        for n in policies:
+            curves.pop(n)
+        summaries = {n: summaries[n] for n in schedulers}
     report: dict[str, Any] = {"schedulers": summaries}
+    if policies:
+        report["oracle_policies"] = policies
     if "hwaware" in summaries:
         report["ratios"] = {
             f"hwaware_vs_{name}": ratios(summaries["hwaware"], s)

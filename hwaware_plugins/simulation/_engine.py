@@ -79,7 +79,7 @@ def simulate(
 
     Only a scheduler that declares ``sees_speedups = True`` (the ``oracle``)
     is told the per-family speedups and, through its ``reveal`` method, the
-    table's losses and mean runtimes; every other one learns from the history.
+    table's losses and runtimes, row by row; every other one learns from the history.
     Cost: O(trials x (scheduler decision + log slots)).
     """
     subs = table.subspaces
@@ -90,7 +90,7 @@ def simulate(
     if truth and callable(reveal):  # the oracle: the limit, told the table
         reveal(
             {s.key: s.losses.tolist() for s in subs},
-            {s.key: float(s.runtimes.mean()) for s in subs},
+            {s.key: s.runtimes.tolist() for s in subs},
         )
     index_of = {s.key: i for i, s in enumerate(subs)}
     speeds = [[d.speed_for(s.family) for s in subs] for d in slots]

@@ -54,3 +54,29 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             "ok": ok,
         }
     return out
+
+
+def limit_violations(report: Mapping[str, Any]) -> list[str]:
+    """Where the ``oracle`` is not the limit: a scheduler sooner at a target, or less regret.
+
+    Compares the oracle's median hours to each target (unreached counted as
+    the budget) and its median regret with every other scheduler's in the
+    report; returns one line per violation (empty: the oracle is the limit,
+    or was not run). Cost: O(schedulers x targets).
+    """
+    schedulers = report.get("schedulers", {})
+    oracle = schedulers.get("oracle")
+    if oracle is None:
+        return []
+    out: list[str] = []
+    for name, s in schedulers.items():
+        if name == "oracle":
+            continue
+        for label, hours in oracle.get("targets_hours", {}).items():
+            theirs = s.get("targets_hours", {}).get(label)
+            if theirs is not None and theirs < hours:
+                out.append(f"{name} reached {label} sooner ({theirs:.3g} h < oracle {hours:.3g} h)")
+        if s.get("regret_auc", math.inf) < oracle.get("regret_auc", -math.inf):
+            ours, theirs = oracle["regret_auc"], s["regret_auc"]
+            out.append(f"{name} has less regret ({theirs:.3g} < oracle {ours:.3g})")
+    return out

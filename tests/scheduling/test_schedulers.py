@@ -386,3 +386,18 @@ def test_hwaware_warm_up_order_follows_complexity_and_declared_speed() -> None:
         scheduler.setup(subs, classes)
         on_gpu[scheduler.choose("gpu", History())] += 1
     assert on_gpu["mlp"] > 0.75 * 200
+
+
+def test_hwaware_first_wave_follows_complexity_until_a_result_exists() -> None:
+    subs = [SubspaceInfo("big", 9.0), SubspaceInfo("small", 1.0)]
+    classes = [DeviceClassInfo("cpu", speed=1.0, slots=200)]
+    shares = {}
+    for mode in ("complexity", "uniform"):
+        scheduler = HwawareScheduler(seed=0, first_wave=mode)
+        scheduler.setup(subs, classes)
+        picks = [scheduler.choose("cpu", History()) for _ in range(200)]
+        shares[mode] = picks.count("big") / len(picks)
+    assert shares["complexity"] > 0.8
+    assert 0.35 < shares["uniform"] < 0.65
+    with pytest.raises(ConfigError, match="first_wave"):
+        HwawareScheduler(first_wave="shadho").setup(subs, classes)

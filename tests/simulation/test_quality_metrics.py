@@ -23,6 +23,7 @@ from hwaware_plugins.simulation import (
     time_to_target,
     verdicts,
 )
+from hwaware_plugins.simulation._verdict import limit_violations
 from tests.simulation.conftest import write_table
 
 
@@ -120,3 +121,31 @@ def test_jobs_give_the_same_report(table_path: Path, devices_path: Path) -> None
     one = run_benchmark(table, devices, jobs=1, **kwargs)  # type: ignore[arg-type]
     two = run_benchmark(table, devices, jobs=2, **kwargs)  # type: ignore[arg-type]
     assert one["schedulers"] == two["schedulers"]
+
+
+def test_the_oracle_is_its_best_policy_per_target_and_the_limit(
+    tmp_path: Path, devices_path: Path
+) -> None:
+    table = load_table(write_table(tmp_path / "t.csv", rows_per_subspace=60, seed=3))
+    report = run_benchmark(
+        table,
+        load_devices(devices_path),
+        workers=None,
+        seeds=3,
+        budget_hours=None,
+        schedulers=["random", "oracle"],
+    )
+    policies = report["oracle_policies"]
+    names = {"oracle:q2", "oracle:q0.5", "oracle:best", "oracle:ei", "oracle:regret"}
+    assert set(policies) == names
+    oracle = report["schedulers"]["oracle"]
+    for label in ("q2", "q0.5", "best"):
+        soonest = min(p["targets_hours"][label] for p in policies.values())
+        assert oracle["targets_hours"][label] == soonest
+        assert oracle["policy"][label] in policies
+    assert oracle["regret_auc"] == min(p["regret_auc"] for p in policies.values())
+    assert limit_violations(report) == []
+    sooner = {"targets_hours": {k: v / 2 for k, v in oracle["targets_hours"].items()}}
+    random = {**report["schedulers"]["random"], **sooner}
+    faked = {"schedulers": {"oracle": oracle, "random": random}}
+    assert any("random reached" in line for line in limit_violations(faked))

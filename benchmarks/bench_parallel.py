@@ -26,8 +26,8 @@ included), the ideal (ceil(N/K) x duration), the most trials that ran at once, a
 per-trial overhead after warm-up: the median gap between one trial's end and the next
 trial's start on the same worker.
 
-    python benchmarks/bench_parallel.py --repeats 3 --load 0,1 \
-        --json benchmarks/results/parallel.json
+    python benchmarks/bench_parallel.py --repeats 3 --load 1 \
+        --json benchmarks/results/parallel_load1.json
 """
 
 from __future__ import annotations

@@ -176,7 +176,8 @@ def fork_worker(
     with _fds.FD_LOCK:
         command_read, command_write = os.pipe()
         result_read, result_write = os.pipe()
-        _fds.track(command_write, result_read)
+        ready_read, ready_write = os.pipe()
+        _fds.track(command_write, result_read, ready_read)
         for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
             with contextlib.suppress(Exception):
                 if stream is not None:
@@ -188,18 +189,29 @@ def fork_worker(
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pid = os.fork()
         except BaseException:
-            for fd in (command_read, result_write, command_write, result_read):
+            for fd in (command_read, result_write, ready_write):
+                os.close(fd)
+            for fd in (command_write, result_read, ready_read):
                 _fds.close_tracked(fd)
             raise
         if pid == 0:  # pragma: no cover - runs in the child, which ends by os._exit
-            _become_worker(command_read, result_write, env=env, cpu_affinity=cpu_affinity)
+            _become_worker(command_read, result_write, ready_write, env=env,
+                           cpu_affinity=cpu_affinity)
         os.close(command_read)
         os.close(result_write)
+        os.close(ready_write)
+    # Until the child has its own session, killing "its group" would miss it: wait
+    # for it to close its end (after setsid), or to die.
+    try:
+        while os.read(ready_read, 1):
+            pass
+    finally:
+        _fds.close_tracked(ready_read)
     return ForkedProcess(pid, os.fdopen(command_write, "wb")), result_read
 
 
 def _become_worker(  # pragma: no cover - runs in a forked child
-    command_fd: int, result_fd: int, *, env: Mapping[str, str],
+    command_fd: int, result_fd: int, ready_fd: int, *, env: Mapping[str, str],
     cpu_affinity: Sequence[int] | None,
 ) -> None:
     """Turn this forked child into a worker, serve tasks, and leave by ``os._exit``."""
@@ -209,6 +221,7 @@ def _become_worker(  # pragma: no cover - runs in a forked child
         # connection's goodbye) would act on the coordinator's resources.
         gc.freeze()
         os.setsid()
+        os.close(ready_fd)  # the coordinator may now signal our group
         atexit._clear()
         _reset_signals()
         _fds.blank_out(fd for fd in _fds.owned() if fd not in (command_fd, result_fd))

@@ -47,6 +47,16 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
+
+def exited_unreaped(pid: int) -> bool:
+    """True once the child ``pid`` has exited (or is not our child); it is left unreaped,
+    so its pid cannot be reused. Cost: one ``waitid`` call."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return info is not None
+
 class GroupLeader(Protocol):
     """A worker process leading its own process group (``WorkerProcess``, ``PooledWorker``)."""
 
@@ -134,13 +144,7 @@ class WorkerProcess:
 
     def _exited(self) -> bool:
         with self._lock:
-            if self._reaped:
-                return True
-            try:
-                info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return True
-            return info is not None
+            return self._reaped or exited_unreaped(self.pid)
 
     def has_members(self) -> bool:
         """True while a live process remains in the worker's group (False once reaped)."""

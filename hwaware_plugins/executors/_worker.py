@@ -23,7 +23,12 @@ from typing import IO, Any, Protocol
 from hwaware_plugins import _forksafe as _fds
 from hwaware_plugins.executors._child import STARTED, read_message
 from hwaware_plugins.executors._fork import fork_worker
-from hwaware_plugins.executors._process import _signal_group, group_members, terminate_workers
+from hwaware_plugins.executors._process import (
+    _signal_group,
+    exited_unreaped,
+    group_members,
+    terminate_workers,
+)
 
 CHILD_MODULE = "hwaware_plugins.executors._child"
 
@@ -221,13 +226,7 @@ class PooledWorker:
     def exited(self) -> bool:
         """True once the worker process has exited (it is left unreaped)."""
         with self._lock:
-            if self._reaped:
-                return True
-            try:
-                info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return True
-            return info is not None
+            return self._reaped or exited_unreaped(self.pid)
 
     def collect(self) -> int:
         """Reap the worker (wait for it if it has not exited) and close its pipe ends,

@@ -41,6 +41,19 @@ def test_a_forked_worker_leads_its_own_session_and_group(make_pool: Pool) -> Non
     assert seen["stdin_empty"]
 
 
+def test_a_forked_worker_has_its_group_before_the_start_returns() -> None:
+    """Killing a just-started worker's group must kill it: the group exists at once."""
+    env = dict(os.environ)
+    for _ in range(5):
+        worker = PooledWorker.start(python=sys.executable, env=env, cpu_affinity=None,
+                                    key=("dev", None, ()), start_method="fork")
+        try:
+            assert os.getpgid(worker.pid) == worker.pid
+        finally:
+            worker.kill(1.0)
+            worker.collect()
+
+
 def test_a_forked_worker_has_the_spawned_workers_environment(make_pool: Pool) -> None:
     forked = _run(make_pool, _fork_tasks.identity, start_method="fork")
     spawned = _run(make_pool, _fork_tasks.identity, start_method="spawn")

@@ -168,6 +168,8 @@ def test_auto_spawns_when_cuda_is_initialised_here(make_pool: Pool,
     fake.HWAWARE_FAKE = True  # type: ignore[attr-defined]
     fake.cuda = types.SimpleNamespace(is_initialized=lambda: True)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "torch", fake)
+    # An SQLite database another test left open in this process would make auto spawn too.
+    monkeypatch.setattr(_fork, "sqlite_open", lambda: False)
     assert _fork.resolve_start_method("auto", python=sys.executable) == "spawn"
     assert _run(make_pool, _fork_tasks.fake_torch_inherited) is False
     fake.cuda = types.SimpleNamespace(is_initialized=lambda: False)  # type: ignore[attr-defined]
@@ -188,20 +190,26 @@ def test_auto_forks_only_where_it_is_safe(platform: str, python: str, cuda: bool
 
 
 def test_auto_spawns_while_an_sqlite_database_is_open_here(tmp_path: Path) -> None:
-    import sqlite3
-
     assert _fork.choose_start_method("auto", python="p", executable="p", platform="linux",
                                      can_fork=True, cuda_ready=False,
                                      sqlite_in_use=True) == "spawn"
-    connection = sqlite3.connect(tmp_path / "study.db")
-    try:
+    # In a fresh interpreter: this test process may hold other tests' databases open.
+    script = textwrap.dedent(f"""
+        import sqlite3, sys
+        from hwaware_plugins.executors import _fork
+        seen = [_fork.sqlite_open()]
+        connection = sqlite3.connect({str(tmp_path / "study.db")!r})
         connection.execute("create table t (x)")
         connection.commit()
-        assert _fork.sqlite_open()
-        assert _fork.resolve_start_method("auto", python=sys.executable) == "spawn"
-    finally:
+        seen += [_fork.sqlite_open(), _fork.resolve_start_method("auto", python=sys.executable)]
         connection.close()
-    assert not _fork.sqlite_open()
+        seen.append(_fork.sqlite_open())
+        print(seen)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[False, True, 'spawn', False]"
 
 
 def test_an_explicit_choice_is_kept() -> None:

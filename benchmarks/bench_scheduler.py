@@ -38,10 +38,16 @@ ARGS = [
     "docs/img/scheduler_best_loss.svg",
 ]
 
-if __name__ == "__main__":
+def run(args: list[str]) -> int:
+    """Run ``hwaware bench scheduler`` with ``args`` and the command line's extra options
+    (``-q``/``-v`` go before the subcommand, as ``hwaware`` takes them)."""
     import os
 
     os.makedirs("benchmarks/results", exist_ok=True)
     extra = sys.argv[1:]
     front = [a for a in extra if a in ("-q", "--quiet", "-v", "-vv")]  # options of `hwaware`
-    sys.exit(main(front + ARGS + [a for a in extra if a not in front]))
+    return main(front + args + [a for a in extra if a not in front])
+
+
+if __name__ == "__main__":
+    sys.exit(run(ARGS))

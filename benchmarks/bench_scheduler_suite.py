@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from hwaware_plugins.cli import main
+from bench_scheduler import run
 
 ARGS = [
     "bench",
@@ -33,9 +33,4 @@ ARGS = [
 ]
 
 if __name__ == "__main__":
-    import os
-
-    os.makedirs("benchmarks/results", exist_ok=True)
-    extra = sys.argv[1:]
-    front = [a for a in extra if a in ("-q", "--quiet", "-v", "-vv")]  # options of `hwaware`
-    sys.exit(main(front + ARGS + [a for a in extra if a not in front]))
+    sys.exit(run(ARGS))

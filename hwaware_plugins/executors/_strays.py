@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import TypeVar
 
 import psutil
+
+T = TypeVar("T", int, float)
 
 GRACE_ENV = "HWAWARE_KILL_GRACE_S"
 """Environment variable the executor sets: seconds between SIGTERM and SIGKILL."""
@@ -32,22 +35,24 @@ DEFAULT_MAX_KEPT = 64
 """Processes a worker keeps alive between tasks before it asks to be replaced."""
 
 
+def _non_negative_from_env(name: str, default: T, parse: Callable[[str], T]) -> T:
+    """``name``'s value from the environment, read by ``parse``, when it parses and is
+    >= 0; else ``default``."""
+    try:
+        value = parse(os.environ.get(name, str(default)))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
 def max_kept_from_env() -> int:
     """How many live descendants a worker may keep between tasks (:data:`MAX_KEPT_ENV`)."""
-    try:
-        value = int(os.environ.get(MAX_KEPT_ENV, DEFAULT_MAX_KEPT))
-    except ValueError:
-        return DEFAULT_MAX_KEPT
-    return value if value >= 0 else DEFAULT_MAX_KEPT
+    return _non_negative_from_env(MAX_KEPT_ENV, DEFAULT_MAX_KEPT, int)
 
 
 def grace_from_env() -> float:
     """The SIGTERM-to-SIGKILL delay the executor asked for (:data:`GRACE_ENV`)."""
-    try:
-        value = float(os.environ.get(GRACE_ENV, DEFAULT_GRACE_S))
-    except ValueError:
-        return DEFAULT_GRACE_S
-    return value if value >= 0 else DEFAULT_GRACE_S
+    return _non_negative_from_env(GRACE_ENV, DEFAULT_GRACE_S, float)
 
 
 def _in_group(process: psutil.Process, pgid: int) -> bool:

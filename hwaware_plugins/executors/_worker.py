@@ -9,6 +9,7 @@ reused, so signalling the group can never hit a stranger.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import select
@@ -292,15 +293,56 @@ def stop_together(workers: Sequence[PooledWorker], *, grace_s: float) -> None:
     Blocks about as long as the slowest worker takes to leave, at most about
     ``2 * grace_s`` + 2 s; nothing of their groups is left running afterwards.
     """
+    _ask_to_leave(workers)
+    _reap_and_collect(workers, grace_s)
+
+
+def stop_in_background(workers: Sequence[PooledWorker], *, grace_s: float) -> None:
+    """Ask ``workers`` to leave as :func:`stop_together` does, and return at once.
+
+    A daemon thread reaps them; :func:`wait_for_leaving_workers` (run at
+    interpreter exit) waits for every such thread, so their groups are gone by
+    the time the process ends, as a joblib pool in the caller's own process
+    would be. Cost: one thread per call while the workers leave.
+    """
+    if not workers:
+        return
+    _ask_to_leave(workers)
+    thread = threading.Thread(target=_reap_and_collect, args=(list(workers), grace_s),
+                              name="hwaware-workers-leaving", daemon=True)
+    with _LEAVING_LOCK:
+        _LEAVING[:] = [(t, g) for t, g in _LEAVING if t.is_alive()]
+        _LEAVING.append((thread, grace_s))
+        thread.start()
+
+
+def wait_for_leaving_workers() -> None:
+    """Block until every worker stopped by :func:`stop_in_background` is gone (each
+    batch waits at most about ``2 * grace_s`` + 3 s)."""
+    with _LEAVING_LOCK:
+        leaving = list(_LEAVING)
+    for thread, grace_s in leaving:
+        thread.join(timeout=2 * grace_s + 3.0)
+
+
+def _ask_to_leave(workers: Sequence[PooledWorker]) -> None:
     for worker in workers:
         if worker.broken:
             worker.signal_group(signal.SIGTERM)
         else:
             worker.quit()
+
+
+def _reap_and_collect(workers: Sequence[PooledWorker], grace_s: float) -> None:
     reap_together(workers, grace_s=grace_s)
     for worker in workers:
         worker.collect()
 
 
+_LEAVING_LOCK = threading.Lock()
+_LEAVING: list[tuple[threading.Thread, float]] = []
+atexit.register(wait_for_leaving_workers)
+
+
 __all__ = ["CHILD_MODULE", "PooledWorker", "Reply", "WorkerHandle", "WorkerKey", "reap_together",
-           "stop_together"]
+           "stop_in_background", "stop_together", "wait_for_leaving_workers"]

@@ -19,6 +19,7 @@ from hwaware_plugins.executors._worker import (
     PooledWorker,
     WorkerKey,
     reap_together,
+    stop_in_background,
     stop_together,
 )
 
@@ -171,12 +172,16 @@ class WorkerPool:
         for worker in idle:
             worker.collect()
 
-    def stop_idle(self) -> None:
+    def stop_idle(self, *, background: bool = False) -> None:
         """Let every idle worker run its exit hooks and leave, all at once; end their
-        groups. Blocks as long as the slowest one takes to leave."""
+        groups. Blocks as long as the slowest one takes to leave, or, with
+        ``background``, not at all (see :func:`stop_in_background`)."""
         with self._lock:
             idle, self._idle = self._idle, []
-        stop_together(idle, grace_s=self.kill_grace_s)
+        if background:
+            stop_in_background(idle, grace_s=self.kill_grace_s)
+        else:
+            stop_together(idle, grace_s=self.kill_grace_s)
 
 
 def held_memory_mb(

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def pinning() -> dict[str, str | None]:
@@ -169,4 +170,16 @@ def child_holding_gpu_memory(nvml_file: str, uuid: str, pid_file: str) -> int:
     os.replace(nvml_file + ".tmp", nvml_file)
     with open(pid_file, "w") as handle:
         handle.write(str(child.pid))
+    return os.getpid()
+
+
+def slow_exit_hook(marker: str, seconds: float) -> int:
+    """Register an exit hook that takes ``seconds`` and then writes ``marker``; return the pid."""
+    import atexit
+
+    def leave() -> None:
+        time.sleep(seconds)
+        Path(marker).write_text("done", encoding="ascii")
+
+    atexit.register(leave)
     return os.getpid()

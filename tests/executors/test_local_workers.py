@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from hwaware_plugins.executors import LocalExecutor
+from hwaware_plugins.executors._worker import wait_for_leaving_workers
 from hwaware_plugins.hardware import Device
 
 from . import _tasks
@@ -159,6 +160,43 @@ def test_a_loky_pool_survives_between_tasks_and_closes_quietly_at_shutdown(
     assert all(_gone(pid) for pid in first.value[1])
     err = capfd.readouterr().err
     assert "resource_tracker" not in err and "Traceback" not in err
+
+
+def test_workers_leave_in_the_background_and_are_gone_by_interpreter_exit(
+    make_pool: Pool, tmp_path: Path,
+) -> None:
+    marker = tmp_path / "left"
+    ex = LocalExecutor(make_pool(ONE_GPU))
+    pid = ex.submit(_tasks.slow_exit_hook, str(marker), 1.0).result().value
+    started = time.monotonic()
+    ex.shutdown(workers_leave="background")
+    returned_after = time.monotonic() - started
+    still_leaving = not _gone(pid) and not marker.exists()
+    wait_for_leaving_workers()  # what interpreter exit runs
+    assert returned_after < 0.8 and still_leaving
+    assert marker.read_text() == "done" and _gone(pid)
+
+
+def test_a_loky_pool_closes_quietly_when_workers_leave_in_the_background(
+    make_pool: Pool, capfd: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("joblib")
+    ex = LocalExecutor(make_pool(ONE_GPU))
+    outcome = ex.submit(_tasks.loky_pool_pids).result()
+    ex.shutdown(workers_leave="background")
+    wait_for_leaving_workers()
+    assert outcome.state == "complete" and all(_gone(pid) for pid in outcome.value[1])
+    err = capfd.readouterr().err
+    assert "resource_tracker" not in err and "Traceback" not in err
+
+
+def test_an_unknown_way_to_leave_is_refused_and_the_executor_stays_open(
+    make_pool: Pool,
+) -> None:
+    with LocalExecutor(make_pool(ONE_GPU)) as ex:
+        with pytest.raises(ValueError, match="workers_leave must be 'wait' or 'background'"):
+            ex.shutdown(workers_leave="later")
+        assert ex.submit(os.getpid).result().state == "complete"
 
 
 _COORDINATOR = textwrap.dedent("""

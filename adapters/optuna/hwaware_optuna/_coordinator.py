@@ -198,6 +198,9 @@ class Coordinator:
                 executor.interrupt()
                 self._fail_in_flight("interrupted")
                 raise
+            # Every trial has ended: the workers close their pools (joblib's, the
+            # objective's) while the caller goes on; interpreter exit waits for them.
+            executor.shutdown(workers_leave="background")
         self.summary.workers_started = len(self.summary.worker_pids)
         return self.summary
 

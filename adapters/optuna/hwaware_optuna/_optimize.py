@@ -88,6 +88,9 @@ def optimize(
       process group is killed; with ``max_retries`` it is queued again too.
     - Ctrl-C or SIGTERM kills every worker's process group, fails their trials
       with ``"interrupted"`` and re-raises; nothing is left running.
+    - Once every trial has ended the call returns, and the idle workers leave
+      while the caller goes on (closing the joblib pools their objectives kept);
+      interpreter exit waits for them, so nothing is left once the script ends.
     - Calling it again on a journal-file or SQLite study after the process
       died (even by SIGKILL) fails the trials left RUNNING by its dead
       processes (``"crash: ..."``, found by their recorded pid) and, with

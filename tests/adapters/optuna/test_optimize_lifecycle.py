@@ -291,3 +291,45 @@ def test_trial_timeout_can_differ_per_subspace(
     with pytest.raises(ConfigError, match=r"trial_timeout\['model=slow'\]"):
         optimize(study, slow_or_fast, n_trials=1, devices=_cpu(tmp_path),
                  trial_timeout={"model=slow": 0})
+
+
+_JOBLIB_SCRIPT = """
+import os, sys, time
+import optuna
+from hwaware_optuna import optimize
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+devices, pids_file = sys.argv[1], sys.argv[2]
+
+
+def objective(trial):
+    from joblib import Parallel, delayed
+    pids = Parallel(n_jobs=2)(delayed(os.getpid)() for _ in range(8))
+    with open(pids_file, "a") as handle:
+        handle.write(" ".join(str(p) for p in set(pids)) + " ")
+    return trial.suggest_float("x", -1, 1) ** 2
+
+
+study = optuna.create_study()
+optimize(study, objective, n_trials=3, devices=devices)
+print(sum(t.state.name == "COMPLETE" for t in study.trials))
+"""
+
+
+def test_an_objective_using_joblib_runs_quietly_and_its_pool_is_gone_when_the_script_ends(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("joblib")
+    pids_file = tmp_path / "loky-pids"
+    script = tmp_path / "script.py"
+    script.write_text(_JOBLIB_SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(_cpu(tmp_path)), str(pids_file)],
+        capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path)),
+    )
+    assert done.returncode == 0 and done.stdout.split() == ["3"], done.stderr
+    assert done.stderr.strip() == ""  # no resource-tracker warning, no loky traceback
+    loky_pids = {int(p) for p in pids_file.read_text().split()}
+    assert len(loky_pids) == 2  # one pool, kept between the trials of one worker
+    assert not any(psutil.pid_exists(pid) for pid in loky_pids)

@@ -14,7 +14,14 @@ def _is_long_lived_helper(process: psutil.Process) -> bool:
 
 
 def stray_children(baseline: set[int] | frozenset[int] = frozenset()) -> list[psutil.Process]:
-    """Live child processes of this interpreter, except ``baseline`` and long-lived helpers."""
+    """Live child processes of this interpreter, except ``baseline`` and long-lived helpers.
+
+    Workers let go in the background (``optimize`` returns while they leave) are waited
+    for first, as interpreter exit would.
+    """
+    from hwaware_plugins.executors._worker import wait_for_leaving_workers
+
+    wait_for_leaving_workers()
     found = []
     for child in psutil.Process().children(recursive=True):
         try:

@@ -227,6 +227,7 @@ def run_chaos(
     settings.validate()
     driver_name, driver = find_driver(settings.framework, settings.driver)
     from hwaware_plugins.executors import LocalExecutor
+    from hwaware_plugins.executors._worker import wait_for_leaving_workers
     from hwaware_plugins.hardware._pool import DevicePool
 
     run_dir = keep_dir or tempfile.mkdtemp(prefix="hwaware-chaos-")
@@ -250,6 +251,8 @@ def run_chaos(
                 results = driver(context)
             finally:
                 executor.shutdown(wait=True, cancel_running=True)
+                # optimize returns while its idle workers leave: wait, as interpreter exit does
+                wait_for_leaving_workers()
         wall = time.monotonic() - started
         checks = RunChecks(
             double_leases=ledger.double_leases() + watch.doubles,

@@ -25,7 +25,9 @@ Reported per cell: the median wall time over ``--repeats`` (end to end, worker s
 included), the ideal (ceil(N/K) x duration), the most trials that ran at once, and the
 per-trial overhead after warm-up: the median gap between one trial's end and the next
 trial's start on the same worker; and, apart, the one-time import of the adapter's names
-(``from hwaware_optuna import optimize``), which a script pays at its top, before the call.
+(``from hwaware_optuna import optimize``), which a script pays at its top, before the call;
+and the whole script's wall time, from interpreter start to exit (imports, the call, and
+what runs at exit, such as a joblib pool's close).
 
     python benchmarks/bench_parallel.py --repeats 3 --load 1 \
         --json benchmarks/results/parallel_load1.json
@@ -230,8 +232,10 @@ def _measure(args: argparse.Namespace, workload: str, devices: str, path: str, l
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     command = [sys.executable, str(HERE / "bench_parallel.py"), "--child", "--path", path,
                "--trials", str(trials), "--slots", str(slots), "--device-file", str(device_file)]
+    began = time.perf_counter()
     proc = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True,
                           timeout=args.child_timeout, check=False)
+    process_s = time.perf_counter() - began
     run = Run(workload=workload, devices=devices, path=path, load=load, wall_s=math.nan)
     run.stderr_lines = len([line for line in proc.stderr.splitlines() if line.strip()])
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -245,6 +249,7 @@ def _measure(args: argparse.Namespace, workload: str, devices: str, path: str, l
     run.max_concurrent, run.overhead_ms, first, last = _analyse(log)
     run.extra["first_trial_after_s"] = first - result["started_at"]
     run.extra["import_s"] = result["import_s"]
+    run.extra["process_s"] = process_s
     run.extra["after_last_trial_s"] = result["ended_at"] - last
     return run
 
@@ -292,6 +297,7 @@ def _summarise(runs: list[Run], args: argparse.Namespace) -> list[dict[str, Any]
             row["overhead_ms"] = statistics.median(gaps) if gaps else None
             row["stderr_lines"] = max(r.stderr_lines for r in ok)
             row["import_s"] = statistics.median(r.extra["import_s"] for r in ok)
+            row["process_s"] = statistics.median(r.extra["process_s"] for r in ok)
             row["first_trial_after_s"] = statistics.median(
                 r.extra["first_trial_after_s"] for r in ok)
             row["after_last_trial_s"] = statistics.median(
@@ -316,8 +322,9 @@ def _print(rows: list[dict[str, Any]]) -> None:
             ray[key(row)] = row["wall_s"]
     print("| load | workload | devices | path | wall s (median) | ideal s | vs optuna n_jobs "
           "| Ray Tune / this | most at once | overhead ms/trial | first trial after s "
-          "| after last trial s | stderr lines | adapter import s (before the clock) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| after last trial s | stderr lines | adapter import s (before the clock) "
+          "| whole script s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in sorted(rows, key=lambda r: (r["load"], r["workload"], r["path"], r["devices"])):
         if "wall_s" not in row:
             print(f"| {row['load']} | {row['workload']} | {row['devices']} | {row['path']} | "
@@ -334,7 +341,7 @@ def _print(rows: list[dict[str, Any]]) -> None:
               f"{(peer / wall) if peer else float('nan'):.1f}x | {row['max_concurrent']:g} | "
               f"{'-' if overhead is None else f'{overhead:.1f}'} | "
               f"{row['first_trial_after_s']:.2f} | {row['after_last_trial_s']:.2f} | "
-              f"{row['stderr_lines']} | {row['import_s']:.2f} |")
+              f"{row['stderr_lines']} | {row['import_s']:.2f} | {row['process_s']:.2f} |")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,13 +2,11 @@
 
 A worker runs in its own process group (it was started in a new session), so
 everything its task spawned is in that group, or below the worker in the
-process tree when it moved to a session of its own. :func:`kill_strays` ends
-all those processes but never the worker itself, nor its parent (the executor).
-
-A persistent worker uses :func:`leaked_processes` instead: it keeps what the
-task left for reuse (its live descendants: joblib/loky pools, resource
-trackers) and kills only what truly leaked (group members whose parent is
-gone, descendants holding the slot's GPU memory).
+process tree when it moved to a session of its own. The persistent worker
+keeps what the task left for reuse (its live descendants: joblib/loky pools,
+resource trackers) and kills only what truly leaked (group members whose
+parent is gone, descendants holding the slot's GPU memory; see
+:func:`leaked_processes`), never itself nor its parent (the executor).
 """
 
 from __future__ import annotations
@@ -60,54 +58,6 @@ def _in_group(process: psutil.Process, pgid: int) -> bool:
         return os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE
     except (ProcessLookupError, psutil.Error):
         return False
-
-
-def stray_processes(keep: Collection[int] = ()) -> list[psutil.Process]:
-    """This process's descendants and, when it leads its process group, the other
-    members of that group; never this process, its parent or the pids in ``keep``.
-
-    A worker started in a session of its own leads its group, so the group is
-    what its task left behind. A process that does not lead its group (run by
-    hand, or from a test, in its parent's group) shares it with its parent's
-    other processes (a shell, ``timeout``, a CI script), so only its own
-    descendants count then. The ``psutil.Process`` objects remember each
-    process's start time, so signalling them later cannot hit a process that
-    reused the pid. Cost: one ``getpgid`` per process on the host when it leads
-    its group (a few ms for thousands), else one walk of its descendants.
-    """
-    me = psutil.Process()
-    spared = {me.pid, os.getppid(), *keep}
-    pgid = os.getpgrp()
-    found: dict[int, psutil.Process] = {}
-    for pid in psutil.pids() if pgid == me.pid else ():
-        if pid in spared:
-            continue
-        with contextlib.suppress(psutil.Error):
-            process = psutil.Process(pid)
-            if _in_group(process, pgid):  # checked again: the pid may have been reused
-                found[pid] = process
-    with contextlib.suppress(psutil.Error):
-        for child in me.children(recursive=True):
-            if child.pid not in spared:
-                found.setdefault(child.pid, child)
-    return list(found.values())
-
-
-def kill_strays(keep: Collection[int] = (), *, grace_s: float) -> list[int]:
-    """SIGTERM every stray process (see :func:`stray_processes`), SIGKILL those left after
-    ``grace_s`` seconds; return the pids that were signalled.
-
-    Repeats (at most three rounds) while new strays appear, as a dying process
-    may still spawn one. Blocks for at most about ``3 * grace_s`` plus the
-    scans; returns at once when there is nothing to kill.
-    """
-    signalled: list[int] = []
-    for _ in range(3):
-        strays = stray_processes(keep)
-        if not strays:
-            break
-        signalled.extend(kill_processes(strays, grace_s=grace_s))
-    return signalled
 
 
 def _group_members(pgid: int, spared: Collection[int]) -> list[int]:

@@ -210,19 +210,13 @@ class PooledWorker:
         terminate_workers([self], grace_s=grace_s)
 
     def quit(self) -> None:
-        """Ask an idle worker to run its exit hooks and leave (see :meth:`reap`)."""
+        """Ask an idle worker to run its exit hooks and leave (see :meth:`stop`)."""
         self.broken = True
         stdin = self.popen.stdin
         with contextlib.suppress(OSError, ValueError):
             if stdin is not None:
                 stdin.write(_frame({"kind": "quit"}))
                 stdin.flush()
-
-    def reap(self, grace_s: float) -> int:
-        """Wait up to ``grace_s`` for the worker to leave, end what is left of its group,
-        collect its exit status and close its pipes. Returns the exit status."""
-        reap_together([self], grace_s=grace_s)
-        return self.collect()
 
     def exited(self) -> bool:
         """True once the worker process has exited (it is left unreaped)."""

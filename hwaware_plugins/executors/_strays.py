@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import TypeVar
 
 import psutil
+
+from hwaware_plugins.executors._process import group_members
 
 T = TypeVar("T", int, float)
 
@@ -60,17 +62,6 @@ def _in_group(process: psutil.Process, pgid: int) -> bool:
         return False
 
 
-def _group_members(pgid: int, spared: Collection[int]) -> list[int]:
-    members: list[int] = []
-    for pid in psutil.pids():
-        if pid in spared:
-            continue
-        with contextlib.suppress(OSError):
-            if os.getpgid(pid) == pgid:
-                members.append(pid)
-    return members
-
-
 def leaked_processes(*, gpu_visible: str = "") -> tuple[list[psutil.Process], list[psutil.Process]]:
     """Split what surrounds this worker into ``(leaked, kept)``.
 
@@ -82,15 +73,16 @@ def leaked_processes(*, gpu_visible: str = "") -> tuple[list[psutil.Process], li
     pool and its resource tracker, reused by the next task. Never this process
     or its parent. A process leading its group looks at the group only (a
     descendant that started a session of its own is not seen). Cost: one
-    ``getpgid`` per process on the host (about 1 ms for a few hundred) when
-    the group holds nobody else; else a walk of the process tree plus, with
-    descendants on a GPU slot, one NVML session.
+    ``getpgid`` per process on the host and a status read per member of the
+    group (about 1 ms for a few hundred) when the group holds nobody else; else
+    a walk of the process tree plus, with descendants on a GPU slot, one NVML
+    session.
     """
     me = psutil.Process()
     spared = {me.pid, os.getppid()}
     pgid = os.getpgrp()
     leads = pgid == me.pid
-    members = _group_members(pgid, spared) if leads else []
+    members = [pid for pid in group_members(pgid) if pid not in spared] if leads else []
     if leads and not members:
         return [], []
     kept: dict[int, psutil.Process] = {}

@@ -11,7 +11,6 @@ import optuna
 from optuna.storages import InMemoryStorage
 
 from hwaware_optuna._budget import LocalBudget
-from hwaware_optuna._coordinator import Summary
 from hwaware_optuna._optimize_setup import (
     check_count,
     check_picklable,
@@ -166,18 +165,14 @@ def _run(study: optuna.Study, objective: Callable[..., Any], pool: DevicePool, *
         timeout=timeout, max_retries=max_retries, trial_timeout=trial_timeout,
         memory_mb=memory_mb,
     )
-    _report(summary)
-
-
-def _copy_back(source: optuna.Study, target: optuna.Study, before: int) -> None:
-    new = [t for t in source.get_trials(deepcopy=True) if t.number >= before]
-    target.add_trials([t for t in new if t.state.is_finished()])
-
-
-def _report(summary: Summary) -> None:
     _log.info(
         "optimize: %d trials run by %d worker processes (%d crashed, %d timed out, "
         "%d retried; %d left RUNNING by dead workers failed)", summary.started,
         summary.workers_started, summary.crashed, summary.timed_out, summary.retried,
         summary.recovered,
     )
+
+
+def _copy_back(source: optuna.Study, target: optuna.Study, before: int) -> None:
+    new = [t for t in source.get_trials(deepcopy=True) if t.number >= before]
+    target.add_trials([t for t in new if t.state.is_finished()])

@@ -57,7 +57,6 @@ from hwaware_plugins.executors._strays import (
     max_kept_from_env,
 )
 
-_QUIT = "quit"
 STARTED = "started"
 """The ``kind`` of the frame a worker sends when the callable starts (after its imports)."""
 _EOF = "eof"
@@ -87,10 +86,15 @@ def read_message(fd: int) -> Any:
     return None if body is None else pickle.loads(body)
 
 
+def frame(message: object) -> bytes:
+    """``message`` pickled, after its length as :data:`HEADER` packs it."""
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(body)) + body
+
+
 def write_message(fd: int, message: object) -> None:
     """Write ``message`` pickled and framed (length first) to ``fd``, all of it."""
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(HEADER.pack(len(body)) + body)
+    view = memoryview(frame(message))
     while view:
         written = os.write(fd, view)
         view = view[written:]

@@ -20,6 +20,16 @@ def check_positive(name: str, value: float | None, *, allow_zero: bool = False) 
         raise ConfigError(f"{name} must be {bound}, got {value!r}")
 
 
+def check_int(name: str, value: Any, low: int, *, or_none: bool = False) -> None:
+    """Raise a one-line :class:`ConfigError` unless ``value`` is an int >= ``low`` (or
+    ``None`` when ``or_none``, which the message then names)."""
+    if value is None and or_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name} must be an int >= {low}{' or None' if or_none else ''}, "
+                          f"got {value!r}")
+
+
 def check_device_filters(**filters: object) -> None:
     """Raise a one-line :class:`ConfigError` for a filter neither callable nor None."""
     for name, given in filters.items():
@@ -68,21 +78,10 @@ def check_settings(
     kill_grace_s: Any, python: Any,
 ) -> None:
     """Raise a one-line :class:`ConfigError` naming the first invalid executor setting."""
-    if max_workers is not None and (
-        isinstance(max_workers, bool)
-        or not isinstance(max_workers, int)
-        or max_workers < 1
-    ):
-        raise ConfigError(f"max_workers must be an int >= 1, got {max_workers!r}")
+    if max_workers is not None:
+        check_int("max_workers", max_workers, 1)
     check_positive("timeout", timeout)
-    if (
-        isinstance(max_oom_retries, bool)
-        or not isinstance(max_oom_retries, int)
-        or max_oom_retries < 0
-    ):
-        raise ConfigError(
-            f"max_oom_retries must be an int >= 0, got {max_oom_retries!r}"
-        )
+    check_int("max_oom_retries", max_oom_retries, 0)
     check_positive("oom_growth", oom_growth)
     if oom_growth <= 1:
         raise ConfigError(f"oom_growth must be > 1, got {oom_growth!r}")
@@ -97,22 +96,8 @@ def check_worker_settings(
     *, max_tasks_per_worker: Any, memory_leak_mb: Any, max_kept_processes: Any
 ) -> None:
     """Raise a one-line :class:`ConfigError` naming the first invalid worker setting."""
-    if max_tasks_per_worker is not None and (
-        isinstance(max_tasks_per_worker, bool)
-        or not isinstance(max_tasks_per_worker, int)
-        or max_tasks_per_worker < 1
-    ):
-        raise ConfigError(
-            f"max_tasks_per_worker must be an int >= 1 or None, got {max_tasks_per_worker!r}"
-        )
+    check_int("max_tasks_per_worker", max_tasks_per_worker, 1, or_none=True)
     check_positive("memory_leak_mb", memory_leak_mb, allow_zero=True)
     if memory_leak_mb is None:
         raise ConfigError("memory_leak_mb must be a number of MiB >= 0, got None")
-    if (
-        isinstance(max_kept_processes, bool)
-        or not isinstance(max_kept_processes, int)
-        or max_kept_processes < 0
-    ):
-        raise ConfigError(
-            f"max_kept_processes must be an int >= 0, got {max_kept_processes!r}"
-        )
+    check_int("max_kept_processes", max_kept_processes, 0)

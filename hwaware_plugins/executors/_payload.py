@@ -44,7 +44,8 @@ def loads(data: bytes) -> Any:
     return pickle.loads(data)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """``"Type: message"`` with the message's white space folded into one line."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -60,7 +61,7 @@ def _check(what: str, obj: object) -> bytes:
         )
         raise TaskSerializationError(
             f"cannot send the task to a worker process: {what} is not picklable "
-            f"({_one_line(exc)}); {hint}"
+            f"({one_line(exc)}); {hint}"
         ) from exc
 
 

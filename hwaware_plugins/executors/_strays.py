@@ -2,23 +2,23 @@
 
 A worker runs in its own process group (it was started in a new session), so
 everything its task spawned is in that group, or below the worker in the
-process tree when it moved to a session of its own. :func:`kill_strays` ends
-all those processes but never the worker itself, nor its parent (the executor).
-
-A persistent worker uses :func:`leaked_processes` instead: it keeps what the
-task left for reuse (its live descendants: joblib/loky pools, resource
-trackers) and kills only what truly leaked (group members whose parent is
-gone, descendants holding the slot's GPU memory).
+process tree when it moved to a session of its own. The persistent worker
+keeps what the task left for reuse (its live descendants: joblib/loky pools,
+resource trackers) and kills only what truly leaked (group members whose
+parent is gone, descendants holding the slot's GPU memory; see
+:func:`leaked_processes`), never itself nor its parent (the executor).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import TypeVar
 
 import psutil
+
+from hwaware_plugins.executors._process import group_members
 
 T = TypeVar("T", int, float)
 
@@ -62,65 +62,6 @@ def _in_group(process: psutil.Process, pgid: int) -> bool:
         return False
 
 
-def stray_processes(keep: Collection[int] = ()) -> list[psutil.Process]:
-    """This process's descendants and, when it leads its process group, the other
-    members of that group; never this process, its parent or the pids in ``keep``.
-
-    A worker started in a session of its own leads its group, so the group is
-    what its task left behind. A process that does not lead its group (run by
-    hand, or from a test, in its parent's group) shares it with its parent's
-    other processes (a shell, ``timeout``, a CI script), so only its own
-    descendants count then. The ``psutil.Process`` objects remember each
-    process's start time, so signalling them later cannot hit a process that
-    reused the pid. Cost: one ``getpgid`` per process on the host when it leads
-    its group (a few ms for thousands), else one walk of its descendants.
-    """
-    me = psutil.Process()
-    spared = {me.pid, os.getppid(), *keep}
-    pgid = os.getpgrp()
-    found: dict[int, psutil.Process] = {}
-    for pid in psutil.pids() if pgid == me.pid else ():
-        if pid in spared:
-            continue
-        with contextlib.suppress(psutil.Error):
-            process = psutil.Process(pid)
-            if _in_group(process, pgid):  # checked again: the pid may have been reused
-                found[pid] = process
-    with contextlib.suppress(psutil.Error):
-        for child in me.children(recursive=True):
-            if child.pid not in spared:
-                found.setdefault(child.pid, child)
-    return list(found.values())
-
-
-def kill_strays(keep: Collection[int] = (), *, grace_s: float) -> list[int]:
-    """SIGTERM every stray process (see :func:`stray_processes`), SIGKILL those left after
-    ``grace_s`` seconds; return the pids that were signalled.
-
-    Repeats (at most three rounds) while new strays appear, as a dying process
-    may still spawn one. Blocks for at most about ``3 * grace_s`` plus the
-    scans; returns at once when there is nothing to kill.
-    """
-    signalled: list[int] = []
-    for _ in range(3):
-        strays = stray_processes(keep)
-        if not strays:
-            break
-        signalled.extend(kill_processes(strays, grace_s=grace_s))
-    return signalled
-
-
-def _group_members(pgid: int, spared: Collection[int]) -> list[int]:
-    members: list[int] = []
-    for pid in psutil.pids():
-        if pid in spared:
-            continue
-        with contextlib.suppress(OSError):
-            if os.getpgid(pid) == pgid:
-                members.append(pid)
-    return members
-
-
 def leaked_processes(*, gpu_visible: str = "") -> tuple[list[psutil.Process], list[psutil.Process]]:
     """Split what surrounds this worker into ``(leaked, kept)``.
 
@@ -132,15 +73,16 @@ def leaked_processes(*, gpu_visible: str = "") -> tuple[list[psutil.Process], li
     pool and its resource tracker, reused by the next task. Never this process
     or its parent. A process leading its group looks at the group only (a
     descendant that started a session of its own is not seen). Cost: one
-    ``getpgid`` per process on the host (about 1 ms for a few hundred) when
-    the group holds nobody else; else a walk of the process tree plus, with
-    descendants on a GPU slot, one NVML session.
+    ``getpgid`` per process on the host and a status read per member of the
+    group (about 1 ms for a few hundred) when the group holds nobody else; else
+    a walk of the process tree plus, with descendants on a GPU slot, one NVML
+    session.
     """
     me = psutil.Process()
     spared = {me.pid, os.getppid()}
     pgid = os.getpgrp()
     leads = pgid == me.pid
-    members = _group_members(pgid, spared) if leads else []
+    members = [pid for pid in group_members(pgid) if pid not in spared] if leads else []
     if leads and not members:
         return [], []
     kept: dict[int, psutil.Process] = {}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from hwaware_plugins import _forksafe as _fds
-from hwaware_plugins.executors._child import STARTED, read_message
+from hwaware_plugins.executors._child import STARTED, frame, read_message
 from hwaware_plugins.executors._fork import fork_worker
 from hwaware_plugins.executors._process import (
     _signal_group,
@@ -132,7 +132,7 @@ class PooledWorker:
         stdin = self.popen.stdin
         assert stdin is not None
         try:
-            stdin.write(_frame(message))
+            stdin.write(frame(message))
             stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             self.broken = True
@@ -210,19 +210,13 @@ class PooledWorker:
         terminate_workers([self], grace_s=grace_s)
 
     def quit(self) -> None:
-        """Ask an idle worker to run its exit hooks and leave (see :meth:`reap`)."""
+        """Ask an idle worker to run its exit hooks and leave (see :meth:`stop`)."""
         self.broken = True
         stdin = self.popen.stdin
         with contextlib.suppress(OSError, ValueError):
             if stdin is not None:
-                stdin.write(_frame({"kind": "quit"}))
+                stdin.write(frame({"kind": "quit"}))
                 stdin.flush()
-
-    def reap(self, grace_s: float) -> int:
-        """Wait up to ``grace_s`` for the worker to leave, end what is left of its group,
-        collect its exit status and close its pipes. Returns the exit status."""
-        reap_together([self], grace_s=grace_s)
-        return self.collect()
 
     def exited(self) -> bool:
         """True once the worker process has exited (it is left unreaped)."""
@@ -252,15 +246,6 @@ class PooledWorker:
         """Quit (if still usable) and reap: the whole group is gone afterwards."""
         stop_together([self], grace_s=grace_s)
         return self.collect()
-
-
-def _frame(message: dict[str, Any]) -> bytes:
-    import pickle
-
-    from hwaware_plugins.executors._payload import HEADER
-
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return HEADER.pack(len(body)) + body
 
 
 def reap_together(workers: Sequence[PooledWorker], *, grace_s: float) -> None:

@@ -146,11 +146,6 @@ class WorkerPool:
             return None
         return worker.stop(self.kill_grace_s)
 
-    def busy(self) -> list[PooledWorker]:
-        """The workers running a task now."""
-        with self._lock:
-            return list(self._busy)
-
     def pids(self) -> list[int]:
         """Process ids of every live worker, busy or idle (each leads its own group)."""
         with self._lock:

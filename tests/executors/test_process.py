@@ -12,7 +12,7 @@ from hwaware_plugins.executors._process import group_members, terminate_workers
 
 
 class _Leader:
-    """The slice of WorkerProcess that terminate_workers uses."""
+    """The slice of PooledWorker that terminate_workers uses."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self.proc = proc

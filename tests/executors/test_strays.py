@@ -1,4 +1,5 @@
-"""``kill_strays``: a worker ends what its task left running, never itself or its parent."""
+"""``leaked_processes`` and ``kill_processes``: a worker ends what its task leaked, even when
+it ignores SIGTERM, and keeps its live children; never itself or its parent."""
 
 from __future__ import annotations
 
@@ -10,21 +11,25 @@ from pathlib import Path
 
 import psutil
 
-# Runs in its own session, like a worker: a child, a child that ignores SIGTERM, and a
-# child to keep; then it kills the strays and reports.
+# Runs in its own session, like a worker: an orphan (its parent exited) that ignores
+# SIGTERM, and a child to keep; then it splits and kills what leaked, and reports.
 SCRIPT = """
-import json, signal, subprocess, sys
-from hwaware_plugins.executors._strays import kill_strays
+import json, subprocess, sys
+from hwaware_plugins.executors._strays import kill_processes, leaked_processes
 
-plain = subprocess.Popen(["sleep", "60"])
-stubborn = subprocess.Popen([sys.executable, "-c",
-    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-    "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
-stubborn.stdout.readline()
+STUBBORN = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(60)")
+parent = subprocess.Popen([sys.executable, "-c",
+    "import subprocess, sys; print(subprocess.Popen([sys.executable, '-c', sys.argv[1]]).pid, "
+    "flush=True)", STUBBORN], stdout=subprocess.PIPE, text=True)
+orphan = int(parent.stdout.readline())
+parent.stdout.readline()  # 'ready': the orphan ignores SIGTERM now
+parent.wait()
 kept = subprocess.Popen(["sleep", "60"])
-killed = kill_strays(keep={kept.pid}, grace_s=0.3)
-print(json.dumps({"killed": sorted(killed), "plain": plain.pid, "stubborn": stubborn.pid,
-                  "kept": kept.pid}), flush=True)
+leaked, spared = leaked_processes()
+killed = kill_processes(leaked, grace_s=0.3)
+print(json.dumps({"killed": sorted(killed), "spared": sorted(p.pid for p in spared),
+                  "orphan": orphan, "kept": kept.pid}), flush=True)
 """
 
 
@@ -35,15 +40,18 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_strays_die_even_when_they_ignore_sigterm_and_kept_ones_stay(tmp_path: Path) -> None:
+def test_a_leaked_process_dies_even_when_it_ignores_sigterm_and_kept_ones_stay(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "report.json"
     with open(out, "w") as handle:  # a file, not a pipe: the kept child holds it open
         subprocess.run([sys.executable, "-c", SCRIPT], stdout=handle, start_new_session=True,
                        timeout=60, check=True)
     report = json.loads(out.read_text())
     try:
-        assert report["killed"] == sorted([report["plain"], report["stubborn"]])
-        assert not _alive(report["plain"]) and not _alive(report["stubborn"])
+        assert report["killed"] == [report["orphan"]]
+        assert report["spared"] == [report["kept"]]
+        assert not _alive(report["orphan"])
         assert _alive(report["kept"])  # spared, and the script itself lived to report
     finally:
         psutil.Process(report["kept"]).kill()
@@ -53,14 +61,17 @@ def test_strays_die_even_when_they_ignore_sigterm_and_kept_ones_stay(tmp_path: P
 # Runs in its parent's process group (not a worker's own session): one child of its own.
 NOT_A_LEADER = """
 import json, subprocess
-from hwaware_plugins.executors._strays import kill_strays
+from hwaware_plugins.executors._strays import leaked_processes
 
 mine = subprocess.Popen(["sleep", "60"])
-print(json.dumps({"killed": kill_strays(grace_s=0.3), "mine": mine.pid}), flush=True)
+leaked, kept = leaked_processes()
+print(json.dumps({"leaked": [p.pid for p in leaked], "kept": [p.pid for p in kept],
+                  "mine": mine.pid}), flush=True)
+mine.kill()
 """
 
 
-def test_a_process_that_does_not_lead_its_group_kills_only_its_descendants(
+def test_a_process_that_does_not_lead_its_group_sees_only_its_descendants(
     tmp_path: Path,
 ) -> None:
     sibling = subprocess.Popen(["sleep", "60"])  # same group as the script, not its child
@@ -70,8 +81,7 @@ def test_a_process_that_does_not_lead_its_group_kills_only_its_descendants(
             subprocess.run([sys.executable, "-c", NOT_A_LEADER], stdout=handle, timeout=60,
                            check=True)
         report = json.loads(out.read_text())
-        assert report["killed"] == [report["mine"]]
-        assert not _alive(report["mine"])
+        assert report["leaked"] == [] and report["kept"] == [report["mine"]]
         assert _alive(sibling.pid)  # a process of the caller's group is never touched
     finally:
         sibling.kill()

@@ -11,17 +11,13 @@ import optuna
 from optuna.storages import InMemoryStorage
 
 from hwaware_optuna._budget import LocalBudget
-from hwaware_optuna._coordinator import Coordinator, Summary
-from hwaware_optuna._oom import OomPolicy
 from hwaware_optuna._optimize_setup import (
-    KILL_GRACE_S,
     check_count,
     check_picklable,
     check_seconds,
     journal_copy,
     node_name,
-    run_spec,
-    sigterm_as_exit,
+    run_coordinator,
 )
 from hwaware_optuna._sampler import HardwareAwareSampler
 from hwaware_plugins.errors import ConfigError
@@ -164,31 +160,19 @@ def optimize(
 def _run(study: optuna.Study, objective: Callable[..., Any], pool: DevicePool, *,
          n_trials: int | None, timeout: float | None, max_retries: int,
          trial_timeout: TrialTimeout, memory_mb: float | None) -> None:
-    devices = list(pool.devices)
-    node = node_name(devices)
-    oom = OomPolicy(max_retries=max_retries, memory_fraction=pool.memory_fraction,
-                    devices=tuple(devices), exclusive=pool.packing != "memory")
-    coordinator = Coordinator(
-        study, pool=pool,
-        spec=run_spec(study, objective, sampler=study.sampler, devices=devices, node=node,
-                      trial_timeout=trial_timeout, oom=oom),
-        budget=LocalBudget(n_trials), node=node, timeout=timeout, max_retries=max_retries,
-        memory_mb=memory_mb, kill_grace_s=KILL_GRACE_S,
+    summary = run_coordinator(
+        study, objective, pool, node=node_name(list(pool.devices)), budget=LocalBudget(n_trials),
+        timeout=timeout, max_retries=max_retries, trial_timeout=trial_timeout,
+        memory_mb=memory_mb,
     )
-    with sigterm_as_exit():
-        summary = coordinator.run()
-    _report(summary)
-
-
-def _copy_back(source: optuna.Study, target: optuna.Study, before: int) -> None:
-    new = [t for t in source.get_trials(deepcopy=True) if t.number >= before]
-    target.add_trials([t for t in new if t.state.is_finished()])
-
-
-def _report(summary: Summary) -> None:
     _log.info(
         "optimize: %d trials run by %d worker processes (%d crashed, %d timed out, "
         "%d retried; %d left RUNNING by dead workers failed)", summary.started,
         summary.workers_started, summary.crashed, summary.timed_out, summary.retried,
         summary.recovered,
     )
+
+
+def _copy_back(source: optuna.Study, target: optuna.Study, before: int) -> None:
+    new = [t for t in source.get_trials(deepcopy=True) if t.number >= before]
+    target.add_trials([t for t in new if t.state.is_finished()])

@@ -1,4 +1,4 @@
-"""Pieces :func:`hwaware_optuna.optimize` and ``hwaware worker`` share: checks, specs, samplers."""
+"""Pieces :func:`hwaware_optuna.optimize` and ``hwaware worker`` share: checks, the run."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from typing import Any
 
 import optuna
 
+from hwaware_optuna._budget import Budget
+from hwaware_optuna._coordinator import Coordinator, Summary
 from hwaware_optuna._oom import OomPolicy
 from hwaware_optuna._sampler import HardwareAwareSampler
 from hwaware_optuna._trial_task import RunSpec
@@ -23,6 +25,7 @@ from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.executors import TrialTimeout
 from hwaware_plugins.executors._payload import TaskSerializationError, dumps
 from hwaware_plugins.hardware import Device, this_host
+from hwaware_plugins.hardware._pool import DevicePool
 
 _log = logging.getLogger("hwaware_optuna")
 
@@ -102,24 +105,42 @@ def sampler_settings(sampler: optuna.samplers.BaseSampler) -> tuple[dict[str, An
     return {"base_sampler": sampler}, True
 
 
-def run_spec(
+def run_coordinator(
     study: optuna.Study,
     objective: Callable[..., Any],
+    pool: DevicePool,
     *,
-    sampler: optuna.samplers.BaseSampler,
-    devices: Sequence[Device],
     node: str,
+    budget: Budget,
+    timeout: float | None,
+    max_retries: int,
     trial_timeout: TrialTimeout,
-    oom: OomPolicy,
-) -> RunSpec:
-    """What every worker needs for this run; the storage object is pickled along (RDB and
-    journal storages are picklable)."""
-    kwargs, reseed = sampler_settings(sampler)
-    return RunSpec(
+    memory_mb: float | None = None,
+    on_trial_end: Callable[[Summary], None] | None = None,
+) -> Summary:
+    """Run ``study``'s trials on ``pool`` with a :class:`Coordinator`, SIGTERM as an exit.
+
+    The run's :class:`RunSpec` takes the study's sampler settings and an
+    :class:`OomPolicy` sized by ``pool``; the storage object is pickled along
+    to every worker (RDB and journal storages are picklable). Blocks; returns
+    the coordinator's :class:`Summary`.
+    """
+    devices = tuple(pool.devices)
+    kwargs, reseed = sampler_settings(study.sampler)
+    oom = OomPolicy(max_retries=max_retries, memory_fraction=pool.memory_fraction,
+                    devices=devices, exclusive=pool.packing != "memory")
+    spec = RunSpec(
         storage=study._storage, study_name=study.study_name, objective=objective,
-        sampler=kwargs, reseed=reseed, devices=tuple(devices), node=node,
+        sampler=kwargs, reseed=reseed, devices=devices, node=node,
         trial_timeout=trial_timeout, oom=oom, optuna_verbosity=optuna.logging.get_verbosity(),
     )
+    coordinator = Coordinator(
+        study, pool=pool, spec=spec, budget=budget, node=node, timeout=timeout,
+        max_retries=max_retries, memory_mb=memory_mb, kill_grace_s=KILL_GRACE_S,
+        on_trial_end=on_trial_end,
+    )
+    with sigterm_as_exit():
+        return coordinator.run()
 
 
 def _memory_folder() -> str | None:

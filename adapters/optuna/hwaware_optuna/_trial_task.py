@@ -48,7 +48,7 @@ from hwaware_optuna._trials import (
 )
 from hwaware_plugins._forksafe import fork_safe
 from hwaware_plugins.executors import TrialTimeout, is_oom_error, timeout_for
-from hwaware_plugins.executors._payload import loads
+from hwaware_plugins.executors._payload import loads, one_line
 from hwaware_plugins.hardware import Device
 
 _log = logging.getLogger("hwaware_optuna")
@@ -92,11 +92,6 @@ class _Context:
 
 _contexts: dict[tuple[str, str, str], _Context] = {}
 _contexts_lock = fork_safe(threading.Lock())
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def slot_device(devices: Sequence[Device], device_id: str) -> Device:
@@ -233,7 +228,7 @@ def _evaluate(trial: Any, context: _Context, leased_mb: float | None) -> tuple[
         return None, TrialState.PRUNED, None
     except Exception as exc:
         oom = is_oom_error(exc)
-        reason = f"{'oom' if oom else 'error'}: {_one_line(exc)}"
+        reason = f"{'oom' if oom else 'error'}: {one_line(exc)}"
         _log.warning("trial %d failed: %s", trial.number, reason)
         with contextlib.suppress(Exception):
             trial.set_user_attr(FAIL_REASON, reason)
@@ -269,7 +264,7 @@ def run_trial(run_id: str, blob: bytes, trial_id: int,
         try:
             trial = optuna.trial.Trial(study, trial_id)  # calls the sampler's before_trial
         except Exception as exc:
-            placing = f"error: placing the trial failed: {_one_line(exc)}"
+            placing = f"error: placing the trial failed: {one_line(exc)}"
             fail_trial(storage, trial_id, placing)
             result.update(state="FAIL", fail_reason=placing)
             return result

@@ -14,20 +14,18 @@ from typing import Any
 import optuna
 
 from hwaware_optuna._budget import StorageBudget
-from hwaware_optuna._coordinator import Coordinator, Summary
-from hwaware_optuna._oom import OomPolicy
+from hwaware_optuna._coordinator import Summary
 from hwaware_optuna._optimize_setup import (
-    KILL_GRACE_S,
     check_count,
     check_picklable,
     check_seconds,
     node_name,
-    run_spec,
-    sigterm_as_exit,
+    run_coordinator,
 )
 from hwaware_optuna._sampler import HardwareAwareSampler
 from hwaware_optuna._trials import finished_non_retries
 from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.executors._payload import one_line
 from hwaware_plugins.executors._timeouts import TrialTimeout, check_trial_timeout
 from hwaware_plugins.hardware import resolve_devices
 from hwaware_plugins.hardware._pool import DevicePool
@@ -36,11 +34,6 @@ _log = logging.getLogger("hwaware_optuna")
 
 DEFAULT_HEARTBEAT_S = 10
 """RDB heartbeat interval: a node silent for twice this long has its running trials failed."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -86,7 +79,7 @@ def open_storage(url: str, *, heartbeat_interval: int, max_retries: int) -> Any:
                     heartbeat_stale_trial_callback=callback,
                 )
     except Exception as exc:
-        raise ConfigError(f"cannot open storage {url!r}: {_one_line(exc)}") from None
+        raise ConfigError(f"cannot open storage {url!r}: {one_line(exc)}") from None
     raise ConfigError(
         f"unknown storage URL {url!r}; use postgresql://..., mysql://..., sqlite:///FILE, "
         "redis://HOST:PORT or journal:FILE"
@@ -108,7 +101,7 @@ def load_objective(path: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except Exception as exc:
         raise ConfigError(f"cannot import objective module {module_name!r}: "
-                          f"{_one_line(exc)}") from None
+                          f"{one_line(exc)}") from None
     value: Any = module
     for part in attribute.split("."):
         value = getattr(value, part, None)
@@ -186,24 +179,13 @@ def run_node(
     pool = DevicePool(resolved)
     name = node or node_name(resolved)
     _log.info("node %s joins study %r with %d devices", name, study_name, len(resolved))
-    oom = OomPolicy(max_retries=max_retries, memory_fraction=pool.memory_fraction,
-                    devices=tuple(resolved))
 
     def trial_ended(summary: Summary) -> None:
         if progress is not None:
             progress(finished_non_retries(study._storage, study._study_id), summary)
 
-    coordinator = Coordinator(
-        study,
-        pool=pool,
-        spec=run_spec(study, function, sampler=sampler, devices=resolved, node=name,
-                      trial_timeout=trial_timeout, oom=oom),
-        budget=StorageBudget(study._storage, study._study_id, n_trials),
-        node=name,
-        timeout=timeout,
-        max_retries=max_retries,
-        kill_grace_s=KILL_GRACE_S,
-        on_trial_end=trial_ended,
+    return run_coordinator(
+        study, function, pool, node=name,
+        budget=StorageBudget(study._storage, study._study_id, n_trials), timeout=timeout,
+        max_retries=max_retries, trial_timeout=trial_timeout, on_trial_end=trial_ended,
     )
-    with sigterm_as_exit():
-        return coordinator.run()

@@ -14,7 +14,6 @@ from hwaware_optuna import HardwareAwareSampler, device_for
 from hwaware_optuna._optimize import optimize
 from optuna.trial import TrialState
 
-from hwaware_plugins.executors._worker import wait_for_leaving_workers
 from tests._procs import stray_children
 
 SMALL_MB, BIG_MB = 8 * 1024, 16 * 1024
@@ -88,7 +87,6 @@ def test_an_oom_trial_is_retried_on_the_gpu_with_more_memory(
         assert "hwaware:oom_action" not in retry.user_attrs
     assert f"ran out of memory on node-t/gpu:0; re-placing with {need} MiB" in caplog.text
     assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 2
-    wait_for_leaving_workers()  # optimize returns while its idle workers leave
     assert stray_children() == []
 
 

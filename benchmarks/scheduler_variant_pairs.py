@@ -25,21 +25,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scheduler_variants import _with_defaults  # the same option patch
+
 import hwaware_plugins.simulation._benchmark as bench
-from hwaware_plugins.scheduling._hwaware import HwawareScheduler
 from hwaware_plugins.simulation import load_devices, load_table
 from hwaware_plugins.simulation._suite import suite_entries
 from hwaware_plugins.simulation._verdict import verdicts
-
-
-def _with_defaults(options: dict[str, Any]) -> None:
-    """Make ``options`` the defaults of every HwawareScheduler built in this process."""
-    original = HwawareScheduler.__init__
-
-    def patched(self: HwawareScheduler, seed: int | None = None, **kwargs: Any) -> None:
-        original(self, seed, **{**options, **kwargs})
-
-    HwawareScheduler.__init__ = patched  # type: ignore[method-assign]
 
 
 def _caching(cache: Path, entry: dict[str, str]) -> None:

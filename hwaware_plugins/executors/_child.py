@@ -1,7 +1,7 @@
 """The persistent worker: ``python -m hwaware_plugins.executors._child RESULT_FD [CPUS]``.
 
-The executor starts one worker per slot pinning, in a new session (its own
-process group), with the slot's pinning already in its environment, so CUDA
+The executor starts one worker per slot pinning, in a process group of its own
+(in the coordinator's session), with the slot's pinning already in its environment, so CUDA
 can only ever see the leased device; the worker then runs task after task.
 Protocol:
 
@@ -325,6 +325,9 @@ def serve(*, result_fd: int, command_fd: int,
     """
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     state = _State()
+    # A group that is not the terminal's foreground one is stopped by SIGTTOU when it
+    # writes there under `stty tostop`; a worker's warnings must never stop it.
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     atexit.register(_end_group, state)
     if after_exit_guard is not None:
         after_exit_guard()

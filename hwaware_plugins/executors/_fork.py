@@ -4,7 +4,7 @@ The coordinator has already imported the objective's module and its framework, s
 a forked worker is ready in milliseconds where a spawned one (``python -m
 hwaware_plugins.executors._child``) pays an interpreter start plus those imports.
 The forked child is made to behave as a spawned worker does (see
-:func:`_become_worker`): its own session, only its own pipe ends, the slot's
+:func:`_become_worker`): its own process group, only its own pipe ends, the slot's
 environment and CPU affinity, thread pools no larger than the slot's thread
 count, no inherited exit hooks or signal handlers, fresh standard streams, and
 an exit by ``os._exit`` after its own exit hooks (inherited objects are never
@@ -200,8 +200,8 @@ def fork_worker(
         os.close(command_read)
         os.close(result_write)
         os.close(ready_write)
-    # Until the child has its own session, killing "its group" would miss it: wait
-    # for it to close its end (after setsid), or to die.
+    # Until the child leads its own group, killing "its group" would miss it: wait
+    # for it to close its end (after setpgid), or to die.
     try:
         while os.read(ready_read, 1):
             pass
@@ -220,7 +220,7 @@ def _become_worker(  # pragma: no cover - runs in a forked child
         # Inherited garbage is never collected here: its finalisers (a database
         # connection's goodbye) would act on the coordinator's resources.
         gc.freeze()
-        os.setsid()
+        os.setpgid(0, 0)  # not setsid: see "Starting a worker" in docs/executors.md
         os.close(ready_fd)  # the coordinator may now signal our group
         atexit._clear()
         _reset_signals()

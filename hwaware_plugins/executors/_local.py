@@ -49,7 +49,7 @@ class LocalExecutor:
 
     Each task takes one lease. It runs in a worker bound to that lease's
     pinning (``CUDA_VISIBLE_DEVICES`` by UUID or index, ``HWAWARE_DEVICE_ID``,
-    thread counts, CPU affinity), started once in a new session with the
+    thread counts, CPU affinity), started once in a process group of its own with the
     pinning in its environment and reused for the next task leased on the same
     pinning, so the objective's imports and CUDA context are paid once per
     worker, not per task. Per task, the worker sets ``HWAWARE_LEASE_ID``,

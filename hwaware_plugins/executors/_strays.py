@@ -1,8 +1,8 @@
 """Killing what a task left running, from inside the worker process that ran it.
 
-A worker runs in its own process group (it was started in a new session), so
-everything its task spawned is in that group, or below the worker in the
-process tree when it moved to a session of its own. The persistent worker
+A worker runs in its own process group, so everything its task spawned is in
+that group, or below the worker in the process tree when it moved to a group
+or session of its own. The persistent worker
 keeps what the task left for reuse (its live descendants: joblib/loky pools,
 resource trackers) and kills only what truly leaked (group members whose
 parent is gone, descendants holding the slot's GPU memory; see

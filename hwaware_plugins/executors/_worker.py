@@ -1,8 +1,8 @@
 """One persistent worker process, seen from the executor: start, run a task, retire.
 
-The worker (:mod:`hwaware_plugins.executors._child`) is started in a new
-session, so its pid is also the id of a process group holding everything it
-spawns; killing the worker always means killing that group. The worker is
+The worker (:mod:`hwaware_plugins.executors._child`) is started leading a
+process group of its own, so its pid is also the id of a group holding
+everything it spawns; killing the worker always means killing that group. The worker is
 reaped only after its group was emptied: while unreaped its pid cannot be
 reused, so signalling the group can never hit a stranger.
 """
@@ -88,7 +88,7 @@ class PooledWorker:
         cls, *, python: str, env: Mapping[str, str], cpu_affinity: Sequence[int] | None,
         key: WorkerKey, start_method: str = "spawn",
     ) -> PooledWorker:
-        """Start a worker in a new session with ``env`` and ``cpu_affinity``.
+        """Start a worker leading a process group of its own, with ``env`` and ``cpu_affinity``.
 
         ``start_method="fork"`` forks this process (see
         :mod:`~hwaware_plugins.executors._fork`): a few ms, and the modules
@@ -107,7 +107,7 @@ class PooledWorker:
                 argv.append(",".join(str(core) for core in cpu_affinity))
             try:
                 popen = subprocess.Popen(argv, stdin=subprocess.PIPE, env=dict(env),
-                                         start_new_session=True, pass_fds=(write_fd,))
+                                         process_group=0, pass_fds=(write_fd,))
             except BaseException:
                 os.close(read_fd)
                 raise

@@ -18,6 +18,7 @@ def identity(sleep_s: float = 0.0) -> dict[str, Any]:
         "env": dict(os.environ), "affinity": sorted(os.sched_getaffinity(0)),
         "sigterm_default": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
         "sigint_default": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+        "sigttou_ignored": signal.getsignal(signal.SIGTTOU) == signal.SIG_IGN,
         "stdin_empty": sys.stdin.read() == "",
     }
 

@@ -35,10 +35,14 @@ def _run(make_pool: Pool, fn: Callable[..., Any], *args: Any, **options: Any) ->
     return outcome.value
 
 
-def test_a_forked_worker_leads_its_own_session_and_group(make_pool: Pool) -> None:
-    seen = _run(make_pool, _fork_tasks.identity, start_method="fork")
-    assert seen["pid"] == seen["pgid"] == seen["sid"] != os.getpgrp()
-    assert seen["stdin_empty"]
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_worker_leads_its_own_group_in_the_coordinators_session(
+    make_pool: Pool, method: str,
+) -> None:
+    seen = _run(make_pool, _fork_tasks.identity, start_method=method)
+    assert seen["pid"] == seen["pgid"] != os.getpgrp()
+    assert seen["sid"] == os.getsid(0)  # one scheduling group with the user's program
+    assert seen["sigttou_ignored"] and seen["stdin_empty"]
 
 
 def test_a_forked_worker_has_its_group_before_the_start_returns() -> None:

@@ -1,9 +1,10 @@
 """Processes leading their own process group: finding their members, ending groups.
 
 A worker is started in a process group of its own (``process_group=0``, or
-``setpgid`` in a forked child), so its pid is also the id of a process group holding everything it spawns. The worker is reaped only
-after its group was terminated: while unreaped (a zombie at worst) its pid
-cannot be reused, so signalling the group can never hit a stranger.
+``setpgid`` in a forked child), so its pid is also the id of a process group
+holding everything it spawns. The worker is reaped only after its group was
+terminated: while unreaped (a zombie at worst) its pid cannot be reused, so
+signalling the group can never hit a stranger.
 """
 
 from __future__ import annotations

@@ -232,11 +232,15 @@ def _measure(args: argparse.Namespace, workload: str, devices: str, path: str, l
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     command = [sys.executable, str(HERE / "bench_parallel.py"), "--child", "--path", path,
                "--trials", str(trials), "--slots", str(slots), "--device-file", str(device_file)]
-    began = time.perf_counter()
-    proc = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True,
-                          timeout=args.child_timeout, check=False)
-    process_s = time.perf_counter() - began
     run = Run(workload=workload, devices=devices, path=path, load=load, wall_s=math.nan)
+    began = time.perf_counter()
+    try:
+        proc = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True,
+                              timeout=args.child_timeout, check=False)
+    except subprocess.TimeoutExpired:
+        run.error = f"did not finish within --child-timeout {args.child_timeout:g} s"
+        return run
+    process_s = time.perf_counter() - began
     run.stderr_lines = len([line for line in proc.stderr.splitlines() if line.strip()])
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from hwaware_plugins.simulation._metrics import (
     time_to_target,
     time_to_target_floor,
 )
+from hwaware_plugins.simulation._suite import DATA_DIR
 from hwaware_plugins.simulation._table import TrialTable
 
 DEFAULT_SCHEDULERS: tuple[str, ...] = ("random", "tpe", "shadho", "oracle", "hwaware")
@@ -343,7 +345,7 @@ def run_benchmark(
         },
     }
     report["settings"] = {
-        "table": table.source,
+        "table": shown_source(table.source),
         "workers": len(slots),
         "seeds": seeds,
         "budget_hours": budget_hours,
@@ -354,6 +356,16 @@ def run_benchmark(
     }
     report["curves"] = curves
     return report
+
+
+def shown_source(source: str) -> str:
+    """``source`` as a report shows it: a packaged table as ``hwaware_plugins/data/NAME``
+    (the same on every machine), any other path as given. Pure but for resolving the path."""
+    try:
+        relative = Path(source).resolve().relative_to(DATA_DIR)
+    except (OSError, ValueError):
+        return source
+    return f"hwaware_plugins/data/{relative.as_posix()}"
 
 
 def _nan_median(values: np.ndarray) -> float | None:

@@ -149,3 +149,13 @@ def test_the_oracle_is_its_best_policy_per_target_and_the_limit(
     random = {**report["schedulers"]["random"], **sooner}
     faked = {"schedulers": {"oracle": oracle, "random": random}}
     assert any("random reached" in line for line in limit_violations(faked))
+
+
+def test_a_packaged_table_is_named_the_same_on_every_machine(tmp_path: Path) -> None:
+    from hwaware_plugins.simulation._benchmark import shown_source
+    from hwaware_plugins.simulation._suite import SUITE_TABLES
+
+    packaged = SUITE_TABLES["digits"]
+    assert shown_source(str(packaged)) == "hwaware_plugins/data/digits_cash.csv"
+    own = tmp_path / "mine.csv"
+    assert shown_source(str(own)) == str(own)

@@ -63,6 +63,30 @@ def resolve_pool(pool_or_devices: Any) -> Any:
     return DevicePool(devices)
 
 
+def check_pinnable(pool: Any) -> None:
+    """Refuse a pool with an accelerator that a worker process cannot be pinned to.
+
+    A worker sees its device through ``CUDA_VISIBLE_DEVICES`` (UUID, else index);
+    a MIG instance declared without its uuid cannot be named there, so every task
+    leased on it would fail. Checking up front turns that into one error.
+
+    :raises ConfigError: naming the first such device (and how many more there are).
+    Cost: O(devices).
+    """
+    from hwaware_plugins.hardware._pinning import cuda_visible_value
+
+    problems: list[str] = []
+    for device in getattr(pool, "devices", ()):
+        if device.is_accelerator:
+            try:
+                cuda_visible_value(device)
+            except ConfigError as exc:
+                problems.append(str(exc))
+    if problems:
+        more = f" (and {len(problems) - 1} more such devices)" if len(problems) > 1 else ""
+        raise ConfigError(f"{problems[0]}{more}; worker processes are pinned by it")
+
+
 def default_workers(pool: Any) -> int:
     """Tasks placed at once by default: the slot count, four per device when memory-packed."""
     devices = getattr(pool, "devices", None)

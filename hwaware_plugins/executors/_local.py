@@ -17,6 +17,7 @@ from typing import Any
 from hwaware_plugins.errors import HwawareError
 from hwaware_plugins.executors._config import (
     check_device_filters,
+    check_pinnable,
     check_positive,
     check_settings,
     check_worker_settings,
@@ -109,6 +110,7 @@ class LocalExecutor:
     """
 
     _EXECUTOR_NAME = "local"
+    _PINS_WORKERS = True  # tasks run in processes pinned through CUDA_VISIBLE_DEVICES
 
     def __init__(
         self,
@@ -179,6 +181,8 @@ class LocalExecutor:
             )
             method = check_start_method(self.start_method, python=self.python)
             pool = resolve_pool(self.pool_or_devices)
+            if self._PINS_WORKERS:
+                check_pinnable(pool)
             self._pool = pool
             self._workers = self.max_workers or default_workers(pool)
             self._settings = RunSettings(

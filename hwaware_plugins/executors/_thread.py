@@ -46,6 +46,7 @@ class ThreadExecutor(LocalExecutor):
     """
 
     _EXECUTOR_NAME = "thread"
+    _PINS_WORKERS = False  # threads are told their device, never pinned
 
     def _prepare(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -24,7 +24,9 @@ marked ``speed_source="declared"`` so calibration leaves it alone. A GPU
 without ``index``/``indices`` gets its position among the GPUs of its host in
 declaration order (the ``<n>`` of its id), so a process can be pinned to it
 with ``CUDA_VISIBLE_DEVICES=<index>`` when no UUID is declared; two GPUs of one
-host never share an index.
+host never share an index, and no two devices share a uuid. A MIG instance can
+only be pinned by its uuid (``MIG-...``): one declared without it serves
+simulations and threads, and process executors refuse it before any trial.
 
 Several ``kind = "cpu"`` entries (or ``count = N``) of one host share that
 host's cores: ``cores = C`` reserves C cores, and entries without ``cores``
@@ -248,7 +250,19 @@ class DeclaredFile:
     source: str
 
 
-def _check_gpu_indices(devices: list[Device]) -> None:
+def _check_distinct_hardware(devices: list[Device]) -> None:
+    """Refuse two GPUs of a host with one index, and two devices with one uuid: each
+    would be leased as a device of its own while both are the same hardware."""
+    uuids: dict[str, str] = {}
+    for device in devices:
+        if device.uuid is None:
+            continue
+        if device.uuid in uuids:
+            raise _EntryError(
+                f"devices {uuids[device.uuid]!r} and {device.id!r} both have uuid "
+                f"{device.uuid!r}; a uuid names one device, give each its own"
+            )
+        uuids[device.uuid] = device.id
     seen: dict[tuple[str, int], str] = {}
     for device in devices:
         if device.kind != "gpu" or device.index is None:
@@ -300,7 +314,7 @@ def parse_declared_file(text: str, *, source: str = "<string>") -> DeclaredFile:
     for number, entry in enumerate(entries, start=1):
         try:
             devices.extend(_entry_devices(entry, counters))
-            _check_gpu_indices(devices)
+            _check_distinct_hardware(devices)
         except _EntryError as exc:
             raise DeviceConfigError(f"{source}: [[device]] entry {number}: {exc}") from None
     return DeclaredFile(tuple(devices), remote, source)

@@ -145,3 +145,11 @@ def test_map_yields_outcomes_in_order(make_pool: Pool) -> None:
     with LocalExecutor(make_pool()) as ex:
         values = [o.value for o in ex.map(_tasks.add, [1, 2, 3], [10, 20, 30])]
     assert values == [11, 22, 33]
+
+
+def test_a_mig_without_uuid_is_refused_before_any_task_runs(make_pool: Pool) -> None:
+    mig = Device(id="mig-0", kind="mig", name="1g.10gb", memory_total_mb=10_000)
+    ex = LocalExecutor(make_pool([mig, *GPUS]))
+    with pytest.raises(ConfigError, match=r"'mig-0' \(mig\) has neither uuid nor index.*MIG-"):
+        ex.submit(_tasks.add, 1, 2)
+    assert ex.workers_started == 0

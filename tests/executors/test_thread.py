@@ -83,3 +83,10 @@ def test_a_timed_out_thread_keeps_its_slot_until_it_returns(make_pool: Pool) -> 
 def test_registered_as_thread() -> None:
     executor = hwaware_plugins.load("executor", "thread")
     assert isinstance(executor, ThreadExecutor)
+
+
+def test_threads_run_on_a_mig_declared_without_uuid(make_pool: Pool) -> None:
+    mig = Device(id="mig-0", kind="mig", name="1g.10gb", memory_total_mb=10_000)
+    with ThreadExecutor(make_pool([mig])) as ex:
+        outcome = ex.submit(lambda: current_device().device_id).result()  # type: ignore[union-attr]
+    assert outcome.state == "complete" and outcome.value == "mig-0"

@@ -119,6 +119,10 @@ GPU = 'kind = "gpu"\nname = "A100"\nmemory_gb = 40\n'
         ("[[device]]\nkind = 'cpu'\nindex = 0", "'index' applies to kind \"gpu\" only"),
         (f"[[device]]\n{GPU}count = 2\nindices = [3, 3]", "both have index 3 on host"),
         (f"[[device]]\n{GPU}\n[[device]]\n{GPU}index = 0", "entry 2: GPUs"),
+        (f"[[device]]\n{GPU}count = 2\nuuids = ['GPU-a', 'GPU-a']", "both have uuid 'GPU-a'"),
+        ("[[device]]\nkind = 'mig'\nname = 'm'\nmemory_gb = 10\nuuids = ['MIG-a']\n"
+         "[[device]]\nkind = 'mig'\nname = 'm'\nmemory_gb = 10\nuuids = ['MIG-a']",
+         "entry 2: devices"),
         (f"remote_devices = 'yes'\n[[device]]\n{GPU}", "remote_devices must be one of"),
     ],
 )

@@ -375,6 +375,8 @@ def _local(trials: HardwareAwareTrials, *, threads: bool = False) -> Any:
 
     # No default time limit: each submit passes its trial's own (timeout_per_trial).
     kind = ThreadExecutor if threads else LocalExecutor
-    return kind(
+    executor = kind(
         resolve_devices(trials.devices), max_workers=trials.parallelism, framework="hyperopt",
     )
+    _ = executor.pool  # built now: a device workers cannot be pinned to is refused before fmin
+    return executor

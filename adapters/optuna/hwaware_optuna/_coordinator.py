@@ -61,7 +61,7 @@ from hwaware_optuna._trials import (
 )
 from hwaware_plugins.errors import ConfigError, HwawareError
 from hwaware_plugins.executors import OTHER_SUBSPACES, LocalExecutor, TaskOutcome
-from hwaware_plugins.executors._config import default_workers
+from hwaware_plugins.executors._config import check_pinnable, default_workers
 from hwaware_plugins.executors._payload import dumps
 from hwaware_plugins.hardware import Device
 from hwaware_plugins.hardware._pool import DevicePool
@@ -185,6 +185,7 @@ class Coordinator:
         :raises ConfigError: a worker could not join the study or load the objective.
         :raises HwawareError: workers keep dying before any objective starts.
         """
+        check_pinnable(self.pool)  # before any trial is made RUNNING
         if self.timeout is not None:
             self._deadline = time.monotonic() + self.timeout
         self._blob = dumps(self.spec)

@@ -136,6 +136,17 @@ def test_invalid_settings_are_reported() -> None:
                                                   pass_expr_memo_ctrl=True)
 
 
+@pytest.mark.parametrize("catch", [False, True])
+def test_a_mig_declared_without_uuid_is_refused_before_any_trial(catch: bool) -> None:
+    from hwaware_plugins.hardware import Device
+
+    mig = Device(id="mig-0", kind="mig", name="1g.10gb", memory_total_mb=10_000)
+    trials = HardwareAwareTrials(devices=[mig])
+    with pytest.raises(ConfigError, match=r"'mig-0' \(mig\) has neither uuid nor index"):
+        _run(trials, catch_eval_exceptions=catch)
+    assert trials.trials == []
+
+
 def test_ctrl_c_kills_workers_and_marks_running_trials_cancelled(make_executor: Make) -> None:
     trials = HardwareAwareTrials(executor=make_executor(cpus(2)))
     timer = threading.Timer(1.0, _thread.interrupt_main)

@@ -202,6 +202,20 @@ def test_an_unpicklable_objective_is_refused_in_one_line(tmp_path: Path) -> None
     assert stray_children() == []
 
 
+def test_a_mig_declared_without_uuid_is_refused_before_any_trial(tmp_path: Path) -> None:
+    devices = tmp_path / "mig.toml"
+    devices.write_text('[[device]]\nkind = "mig"\nname = "1g.10gb"\nmemory_gb = 10\n',
+                       encoding="utf-8")
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "journal.log")))
+    study = optuna.create_study(storage=storage,
+                                sampler=HardwareAwareSampler(seed=0, state_dir=tmp_path / "pool"))
+    with pytest.raises(ConfigError, match=r"\(mig\) has neither uuid nor index.*MIG-"):
+        optimize(study, pinned, n_trials=2, devices=devices)
+    assert study.trials == []
+    assert stray_children() == []
+
+
 @pytest.mark.parametrize(
     ("options", "match"),
     [

@@ -31,7 +31,8 @@ from hwaware_hyperopt._docs import MISC_KEY
 from hwaware_hyperopt._evaluate import fail, start, trial_point, write_outcome
 from hwaware_hyperopt._remote import CatchingObjective, RaisedInWorker, as_failure, rebuild
 from hwaware_hyperopt._resume import fail_stale_trials, rerun_doc, retries_used, save_trials
-from hwaware_plugins.errors import HwawareError
+from hwaware_plugins.errors import ConfigError, HwawareError
+from hwaware_plugins.executors._payload import TaskSerializationError
 from hwaware_plugins.executors._retry import RetryGate, submit_with_retries
 from hwaware_plugins.executors._timeouts import timeout_for
 from hwaware_plugins.scheduling import DeviceClassInfo
@@ -147,6 +148,11 @@ class _Loop:
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             fail(doc, type(exc).__name__, message)
+            # The executor's set-up is wrong (not this trial's point, which a
+            # TaskSerializationError may be about): stop with the executor's own message.
+            setup = isinstance(exc, ConfigError) and not isinstance(exc, TaskSerializationError)
+            if setup and self.error is None:
+                self.error = exc
             self._failed(doc, message, None)
             return
         self.in_flight[future] = (doc, device_class)

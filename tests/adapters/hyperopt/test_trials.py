@@ -147,6 +147,25 @@ def test_a_mig_declared_without_uuid_is_refused_before_any_trial(catch: bool) ->
     assert trials.trials == []
 
 
+class _RefusingExecutor:
+    """An executor whose set-up is wrong: every submit raises ConfigError."""
+
+    def submit(self, fn: Any, *args: Any, **options: Any) -> Any:
+        raise ConfigError("this executor cannot reach its scheduler at tcp://nowhere:8786")
+
+    def interrupt(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("catch", [False, True])
+def test_an_executor_refusing_to_run_stops_fmin_with_its_own_error(catch: bool) -> None:
+    trials = HardwareAwareTrials(executor=_RefusingExecutor(), devices=cpus(2))
+    with pytest.raises(ConfigError, match="cannot reach its scheduler"):
+        _run(trials, catch_eval_exceptions=catch)
+    assert [d["state"] for d in trials.trials] == [JOB_STATE_ERROR]
+    assert "cannot reach its scheduler" in trials.trials[0]["misc"]["error"][1]
+
+
 def test_ctrl_c_kills_workers_and_marks_running_trials_cancelled(make_executor: Make) -> None:
     trials = HardwareAwareTrials(executor=make_executor(cpus(2)))
     timer = threading.Timer(1.0, _thread.interrupt_main)

@@ -31,6 +31,9 @@ what runs at exit, such as a joblib pool's close).
 
     python benchmarks/bench_parallel.py --repeats 3 --load 1 \
         --json benchmarks/results/parallel_load1.json
+
+``--storage sqlite`` runs the Optuna paths on an SQLite file instead (the storage most
+Optuna users persist studies in); ``--no-joblib`` leaves the joblib workload out.
 """
 
 from __future__ import annotations
@@ -121,13 +124,14 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         joblib = path.startswith("joblib")
         objective = objectives.joblib_objective if joblib else objectives.optuna_objective
         if path in ("optuna n_jobs", "joblib study.optimize"):
-            study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+            study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0),
+                                        storage=_storage_url(args, joblib))
             study.optimize(objective, n_trials=n, n_jobs=1 if joblib else k)
         else:
             import hwaware_optuna
 
             sampler = hwaware_optuna.HardwareAwareSampler(devices=devices, seed=0)
-            study = optuna.create_study(sampler=sampler)
+            study = optuna.create_study(sampler=sampler, storage=_storage_url(args, joblib))
             if path == "hwaware sampler n_jobs":
                 study.optimize(objective, n_trials=n, n_jobs=k)
             else:
@@ -178,6 +182,14 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         ray.shutdown()
     return {"wall_s": wall, "startup_s": startup, "completed": done, "started_at": started_at,
             "ended_at": started_at + wall, "import_s": imported}
+
+
+def _storage_url(args: argparse.Namespace, joblib: bool) -> str | None:
+    """The Optuna paths' storage: in memory, or an SQLite file in the run's folder (the
+    joblib workload always runs in memory)."""
+    if args.storage == "memory" or joblib:
+        return None
+    return f"sqlite:///{Path.cwd() / 'study.db'}"
 
 
 # -- parent side --------------------------------------------------------------------------
@@ -231,7 +243,8 @@ def _measure(args: argparse.Namespace, workload: str, devices: str, path: str, l
     # As after `pip install`, which byte-compiles: no run pays for compiling our modules.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     command = [sys.executable, str(HERE / "bench_parallel.py"), "--child", "--path", path,
-               "--trials", str(trials), "--slots", str(slots), "--device-file", str(device_file)]
+               "--trials", str(trials), "--slots", str(slots), "--device-file", str(device_file),
+               "--storage", args.storage]
     run = Run(workload=workload, devices=devices, path=path, load=load, wall_s=math.nan)
     began = time.perf_counter()
     try:
@@ -278,7 +291,7 @@ def _plan(args: argparse.Namespace, files: dict[str, Path]) -> list[tuple[str, s
             for name in names:
                 file = files.get(name, files["cpu"])
                 cells.append((workload, name, path, file, sleep, args.trials, args.slots))
-    for path in ("joblib study.optimize", "joblib optimize"):
+    for path in ("joblib study.optimize", "joblib optimize") if args.joblib else ():
         cells.append(("joblib 5 x n_jobs=-1", "cpu 2-core", path, files["joblib"], 0.0, 5, 1))
     return cells
 
@@ -360,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", default="1", help="busy processes beside the run, e.g. 0,1")
     parser.add_argument("--torch", action="store_true", help="the objective module imports torch")
     parser.add_argument("--child-timeout", type=float, default=300.0)
+    parser.add_argument("--storage", choices=("memory", "sqlite"), default="memory",
+                        help="the Optuna paths' study storage: in memory (optimize copies it "
+                        "to a journal file) or an SQLite file (workers are then spawned)")
+    parser.add_argument("--joblib", action=argparse.BooleanOptionalAction, default=True,
+                        help="include the joblib workload")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -394,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
                 hog.kill()
     rows = _summarise(runs, args)
     print(f"{args.trials} trials on {args.slots} slots, median of {args.repeats}; "
-          f"os.cpu_count()={os.cpu_count()}; torch import: {args.torch}")
+          f"os.cpu_count()={os.cpu_count()}; torch import: {args.torch}; "
+          f"optuna storage: {args.storage}")
     _print(rows)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

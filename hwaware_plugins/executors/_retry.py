@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.executors._config import check_int
 from hwaware_plugins.executors._future import TaskFuture
 from hwaware_plugins.executors._outcome import TaskOutcome
 
@@ -29,9 +29,8 @@ RETRY_MARK = "#"
 
 def check_retries(value: Any, name: str = "max_retries") -> int:
     """Return ``value`` if it is an int >= 0, else raise a one-line :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{name} must be an int >= 0, got {value!r}")
-    return value
+    check_int(name, value, 0)
+    return int(value)
 
 
 def retry_label(label: str, number: int) -> str:

@@ -61,7 +61,7 @@ from hwaware_optuna._trials import (
 )
 from hwaware_plugins.errors import ConfigError, HwawareError
 from hwaware_plugins.executors import OTHER_SUBSPACES, LocalExecutor, TaskOutcome
-from hwaware_plugins.executors._config import check_pinnable, default_workers
+from hwaware_plugins.executors._config import default_workers
 from hwaware_plugins.executors._payload import dumps
 from hwaware_plugins.hardware import Device
 from hwaware_plugins.hardware._pool import DevicePool
@@ -185,13 +185,15 @@ class Coordinator:
         :raises ConfigError: a worker could not join the study or load the objective.
         :raises HwawareError: workers keep dying before any objective starts.
         """
-        check_pinnable(self.pool)  # before any trial is made RUNNING
+        executor = LocalExecutor(self.pool, max_workers=self.max_workers, max_oom_retries=0,
+                                 kill_grace_s=self.kill_grace_s, framework="optuna")
+        # The executor checks its settings and devices (each one pinnable) on first use:
+        # here, before any trial is made RUNNING.
+        _ = executor.pool
         if self.timeout is not None:
             self._deadline = time.monotonic() + self.timeout
         self._blob = dumps(self.spec)
         self._recover()
-        executor = LocalExecutor(self.pool, max_workers=self.max_workers, max_oom_retries=0,
-                                 kill_grace_s=self.kill_grace_s, framework="optuna")
         with executor:
             try:
                 self._loop(executor)

@@ -14,6 +14,11 @@ of every lock and descriptor of the coordinator.
   registered here while it is open (:func:`track`); :data:`FD_LOCK` is held while
   one is opened and registered, closed, and while a worker is forked, so the
   registry a fork copies is exact, and the child drops them (:func:`blank_out`).
+- Databases: SQLite keeps its locks' state in process memory, so a copy made while
+  a thread of the coordinator is inside SQLite cannot safely open that database.
+  A framework adapter that sees every use of a database file in this process (an
+  Optuna study's SQLAlchemy engine) registers a :class:`DatabaseGate` for it;
+  :func:`databases_idle` closes every gate, and the executor forks only then.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 FD_LOCK = threading.RLock()
@@ -90,4 +96,126 @@ def fork_safe(lock: LockT) -> LockT:
     return lock
 
 
-__all__ = ["FD_LOCK", "blank_out", "close_tracked", "forget", "fork_safe", "owned", "track"]
+class DatabaseGate:
+    """Counts the threads of this process inside one database's client library, and
+    holds new ones back while a worker is forked, so that the fork copies the client
+    idle (SQLite: no lock held, no mutex taken). Thread-safe.
+
+    The adapter calls :meth:`enter` before each use (a connection checked out or
+    opened) and :meth:`leave` after it (checked back in), and :meth:`spoil` when a
+    use happens that it cannot bracket (a connection closed outside a checkout):
+    from then on the gate never opens for a fork, and workers are spawned.
+    Cost: one condition-variable round per use.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._active = 0
+        self._forking = False
+        self.spoiled = False
+
+    def enter(self) -> None:
+        """Wait while a fork is being made, then count this use."""
+        with self._cond:
+            while self._forking:
+                self._cond.wait()
+            self._active += 1
+
+    def leave(self) -> None:
+        """End a use counted by :meth:`enter`."""
+        with self._cond:
+            self._active = max(0, self._active - 1)
+            self._cond.notify_all()
+
+    def spoil(self) -> None:
+        """Refuse forks from now on (waits for a fork being made to finish)."""
+        with self._cond:
+            while self._forking:
+                self._cond.wait()
+            self.spoiled = True
+
+    def hold(self, deadline: float) -> bool:
+        """Hold new uses back and wait until none is active, up to ``deadline``
+        (``time.monotonic()``); True when held: call :meth:`release` after the fork.
+        A wait that runs out spoils the gate (a use that never ended)."""
+        with self._cond:
+            if self.spoiled:
+                return False
+            self._forking = True
+            while self._active and not self.spoiled:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.spoiled = True
+                    break
+                self._cond.wait(remaining)
+            if self.spoiled:
+                self._forking = False
+                self._cond.notify_all()
+                return False
+            return True
+
+    def release(self) -> None:
+        """Let uses held back by :meth:`hold` go on."""
+        with self._cond:
+            self._forking = False
+            self._cond.notify_all()
+
+
+_GATES: dict[str, list[DatabaseGate]] = {}
+_GATES_LOCK = threading.Lock()
+_FORKING = threading.Lock()  # one fork at a time holds the gates
+
+
+def register_gate(path: str, gate: DatabaseGate) -> None:
+    """Vouch for the database file ``path`` through ``gate`` until :func:`unregister_gate`."""
+    with _GATES_LOCK:
+        _GATES.setdefault(os.path.realpath(path), []).append(gate)
+
+
+def unregister_gate(path: str, gate: DatabaseGate) -> None:
+    """Withdraw a gate given to :func:`register_gate` (no error if unknown)."""
+    with _GATES_LOCK:
+        gates = _GATES.get(os.path.realpath(path), [])
+        if gate in gates:
+            gates.remove(gate)
+        if not gates:
+            _GATES.pop(os.path.realpath(path), None)
+
+
+def gated_paths() -> frozenset[str]:
+    """Database files some unspoiled gate vouches for (real paths)."""
+    with _GATES_LOCK:
+        return frozenset(path for path, gates in _GATES.items()
+                         if gates and not any(gate.spoiled for gate in gates))
+
+
+@contextlib.contextmanager
+def databases_idle(timeout_s: float) -> Iterator[bool]:
+    """Hold every registered gate for the body (a fork); yields False, holding none,
+    when one is spoiled or stays busy past ``timeout_s``. Without gates: True."""
+    with _FORKING:
+        with _GATES_LOCK:
+            gates = [gate for path_gates in _GATES.values() for gate in path_gates]
+        deadline = time.monotonic() + timeout_s
+        held: list[DatabaseGate] = []
+        try:
+            for gate in gates:
+                if not gate.hold(deadline):
+                    break
+                held.append(gate)
+            yield len(held) == len(gates)
+        finally:
+            for gate in held:
+                gate.release()
+
+
+def forget_gates() -> None:
+    """Drop every gate (in a forked child: they guard the coordinator's databases)."""
+    _GATES.clear()
+
+
+__all__ = [
+    "FD_LOCK", "DatabaseGate", "blank_out", "close_tracked", "databases_idle", "forget",
+    "forget_gates", "fork_safe", "gated_paths", "owned", "register_gate", "track",
+    "unregister_gate",
+]  # fmt: skip

@@ -85,28 +85,41 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
-def sqlite_open() -> bool:
-    """True when this process has an SQLite database file open (e.g. an Optuna
-    ``sqlite:///`` storage). SQLite's locking state lives in process memory, so a
-    forked child that opens the same database breaks the parent's locks.
+def sqlite_paths_open() -> frozenset[str]:
+    """The SQLite database files this process has open (e.g. an Optuna ``sqlite:///``
+    storage's), as real paths, side files (``-journal``, ``-wal``, ``-shm``) named by
+    their database. SQLite's locking state lives in process memory, so a forked
+    child that opens one of them breaks the parent's locks, unless a
+    :class:`~hwaware_plugins._forksafe.DatabaseGate` vouches that no thread is
+    inside SQLite on it when the fork is made.
 
     Cost: one ``fstat`` per open descriptor and a 16-byte read per regular file.
     """
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:
-        return False
+        return frozenset()
+    paths: set[str] = set()
     for fd in fds:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 continue
-            if os.readlink(f"/proc/self/fd/{fd}").endswith(_SQLITE_SIDE_FILES):
-                return True
-            if os.pread(fd, len(_SQLITE_HEADER), 0) == _SQLITE_HEADER:
-                return True
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            side = next((s for s in _SQLITE_SIDE_FILES if target.endswith(s)), None)
+            if side is not None:
+                paths.add(target[: -len(side)])
+            elif os.pread(fd, len(_SQLITE_HEADER), 0) == _SQLITE_HEADER:
+                paths.add(target)
         except OSError:
             continue
-    return False
+    return frozenset(paths)
+
+
+def sqlite_open() -> bool:
+    """True when this process has an SQLite database file open that no
+    :class:`~hwaware_plugins._forksafe.DatabaseGate` vouches for (see
+    :func:`sqlite_paths_open`; same cost)."""
+    return bool(sqlite_paths_open() - _fds.gated_paths())
 
 
 def choose_start_method(
@@ -117,7 +130,7 @@ def choose_start_method(
 
     ``"auto"`` forks on Linux when the workers' ``python`` is this interpreter
     (``executable``), CUDA is not initialised here and no SQLite database is
-    open here; otherwise it spawns.
+    open here but those a gate vouches for; otherwise it spawns.
     """
     if method != "auto":
         return method
@@ -225,6 +238,7 @@ def _become_worker(  # pragma: no cover - runs in a forked child
         atexit._clear()
         _reset_signals()
         _fds.blank_out(fd for fd in _fds.owned() if fd not in (command_fd, result_fd))
+        _fds.forget_gates()
         _fresh_streams()
         if cpu_affinity and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(cpu_affinity))
@@ -376,5 +390,5 @@ def _shutdown_threads() -> None:  # pragma: no cover - runs in a forked child
 __all__ = [
     "START_METHODS", "START_METHOD_ENV", "ForkedProcess", "check_start_method",
     "choose_start_method", "cuda_initialised", "fork_worker", "limit_thread_pools",
-    "resolve_start_method", "sqlite_open", "thread_limit",
+    "resolve_start_method", "sqlite_open", "sqlite_paths_open", "thread_limit",
 ]

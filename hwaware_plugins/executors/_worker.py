@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import select
 import signal
@@ -32,6 +33,12 @@ from hwaware_plugins.executors._process import (
 )
 
 CHILD_MODULE = "hwaware_plugins.executors._child"
+
+FORK_GATE_TIMEOUT_S = 2.0
+"""Seconds a fork waits for the databases gates vouch for to go idle before the
+worker is spawned instead (see :func:`~hwaware_plugins._forksafe.databases_idle`)."""
+
+_log = logging.getLogger("hwaware_plugins.executors")
 
 LOAD_LIMIT_S = 120.0
 """Seconds loading a task (unpickling it: the imports of a fresh worker) may take at
@@ -97,8 +104,14 @@ class PooledWorker:
         imports come with its first task.
         """
         if start_method == "fork":
-            handle, result_fd = fork_worker(env=env, cpu_affinity=cpu_affinity)
-            return cls(handle, result_fd, key, start_method="fork")
+            # A database a gate vouches for must be idle at the fork; one that stays
+            # busy (or whose gate cannot vouch any more) means a spawn instead.
+            with _fds.databases_idle(FORK_GATE_TIMEOUT_S) as idle:
+                if idle:
+                    handle, result_fd = fork_worker(env=env, cpu_affinity=cpu_affinity)
+                    return cls(handle, result_fd, key, start_method="fork")
+            _log.info("a database in use stayed busy or cannot be vouched for; "
+                      "spawning the worker instead of forking it")
         argv = [python, "-m", CHILD_MODULE]
         with _fds.FD_LOCK:  # no fork may copy these ends before they are registered
             read_fd, write_fd = os.pipe()

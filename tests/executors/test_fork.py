@@ -193,18 +193,26 @@ def test_auto_forks_only_where_it_is_safe(platform: str, python: str, cuda: bool
     assert chosen == expected
 
 
-def test_auto_spawns_while_an_sqlite_database_is_open_here(tmp_path: Path) -> None:
+def test_auto_spawns_while_an_sqlite_database_no_gate_vouches_for_is_open(tmp_path: Path) -> None:
     assert _fork.choose_start_method("auto", python="p", executable="p", platform="linux",
                                      can_fork=True, cuda_ready=False,
                                      sqlite_in_use=True) == "spawn"
     # In a fresh interpreter: this test process may hold other tests' databases open.
     script = textwrap.dedent(f"""
-        import sqlite3, sys
+        import os, sqlite3, sys
+        from hwaware_plugins import _forksafe
         from hwaware_plugins.executors import _fork
         seen = [_fork.sqlite_open()]
         connection = sqlite3.connect({str(tmp_path / "study.db")!r})
         connection.execute("create table t (x)")
         connection.commit()
+        seen += [_fork.sqlite_open(), _fork.resolve_start_method("auto", python=sys.executable)]
+        path = os.path.realpath({str(tmp_path / "study.db")!r})
+        seen.append(_fork.sqlite_paths_open() == {{path}})
+        gate = _forksafe.DatabaseGate()  # an adapter vouching for every use of it
+        _forksafe.register_gate({str(tmp_path / "study.db")!r}, gate)
+        seen += [_fork.sqlite_open(), _fork.resolve_start_method("auto", python=sys.executable)]
+        gate.spoil()
         seen += [_fork.sqlite_open(), _fork.resolve_start_method("auto", python=sys.executable)]
         connection.close()
         seen.append(_fork.sqlite_open())
@@ -213,7 +221,8 @@ def test_auto_spawns_while_an_sqlite_database_is_open_here(tmp_path: Path) -> No
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[False, True, 'spawn', False]"
+    assert done.stdout.strip() == ("[False, True, 'spawn', True, False, 'fork', True, 'spawn', "
+                                   "False]")
 
 
 def test_an_explicit_choice_is_kept() -> None:

@@ -43,6 +43,7 @@ from optuna.trial import FrozenTrial
 from hwaware_optuna import _attrs
 from hwaware_optuna._budget import Budget
 from hwaware_optuna._oom import fits, memory_need, replacing
+from hwaware_optuna._sqlite_gate import sqlite_fork_gate
 from hwaware_optuna._trial_task import RunSpec, run_trial
 from hwaware_optuna._trials import (
     FAIL_REASON,
@@ -194,7 +195,7 @@ class Coordinator:
             self._deadline = time.monotonic() + self.timeout
         self._blob = dumps(self.spec)
         self._recover()
-        with executor:
+        with sqlite_fork_gate(self._storage), executor:
             try:
                 self._loop(executor)
             except BaseException:

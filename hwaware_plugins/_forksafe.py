@@ -27,7 +27,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 FD_LOCK = threading.RLock()
@@ -108,11 +108,15 @@ class DatabaseGate:
     Cost: one condition-variable round per use.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, connections: Callable[[], int] | None = None) -> None:
+        """:param connections: how many connections to the database it vouches for are
+            open now; more descriptors open on the file than that means another client
+            (not vouched for) is in this process. ``None``: any number."""
         self._cond = threading.Condition(threading.Lock())
         self._active = 0
         self._forking = False
         self.spoiled = False
+        self.connections = connections
 
     def enter(self) -> None:
         """Wait while a fork is being made, then count this use."""
@@ -184,9 +188,21 @@ def unregister_gate(path: str, gate: DatabaseGate) -> None:
 
 def gated_paths() -> frozenset[str]:
     """Database files some unspoiled gate vouches for (real paths)."""
+    return frozenset(vouched_connections())
+
+
+def vouched_connections() -> dict[str, float]:
+    """For each database file unspoiled gates vouch for (real path): how many open
+    connections to it they vouch for (``inf`` when a gate does not count them)."""
     with _GATES_LOCK:
-        return frozenset(path for path, gates in _GATES.items()
-                         if gates and not any(gate.spoiled for gate in gates))
+        gates = {path: list(path_gates) for path, path_gates in _GATES.items() if path_gates}
+    vouched: dict[str, float] = {}
+    for path, path_gates in gates.items():
+        if any(gate.spoiled for gate in path_gates):
+            continue
+        vouched[path] = sum(float("inf") if gate.connections is None else gate.connections()
+                            for gate in path_gates)
+    return vouched
 
 
 @contextlib.contextmanager
@@ -217,5 +233,5 @@ def forget_gates() -> None:
 __all__ = [
     "FD_LOCK", "DatabaseGate", "blank_out", "close_tracked", "databases_idle", "forget",
     "forget_gates", "fork_safe", "gated_paths", "owned", "register_gate", "track",
-    "unregister_gate",
+    "unregister_gate", "vouched_connections",
 ]  # fmt: skip

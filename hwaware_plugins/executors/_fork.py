@@ -95,11 +95,17 @@ def sqlite_paths_open() -> frozenset[str]:
 
     Cost: one ``fstat`` per open descriptor and a 16-byte read per regular file.
     """
+    return frozenset(_sqlite_descriptors())
+
+
+def _sqlite_descriptors() -> dict[str, int]:
+    """Open SQLite database files (real paths): descriptors on the database itself
+    (one per SQLite connection; 0 when only a side file is open)."""
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:
-        return frozenset()
-    paths: set[str] = set()
+        return {}
+    found: dict[str, int] = {}
     for fd in fds:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -107,19 +113,22 @@ def sqlite_paths_open() -> frozenset[str]:
             target = os.readlink(f"/proc/self/fd/{fd}")
             side = next((s for s in _SQLITE_SIDE_FILES if target.endswith(s)), None)
             if side is not None:
-                paths.add(target[: -len(side)])
+                found.setdefault(target[: -len(side)], 0)
             elif os.pread(fd, len(_SQLITE_HEADER), 0) == _SQLITE_HEADER:
-                paths.add(target)
+                found[target] = found.get(target, 0) + 1
         except OSError:
             continue
-    return frozenset(paths)
+    return found
 
 
 def sqlite_open() -> bool:
     """True when this process has an SQLite database file open that no
-    :class:`~hwaware_plugins._forksafe.DatabaseGate` vouches for (see
-    :func:`sqlite_paths_open`; same cost)."""
-    return bool(sqlite_paths_open() - _fds.gated_paths())
+    :class:`~hwaware_plugins._forksafe.DatabaseGate` vouches for, or more connections
+    to one than its gates vouch for (another client of the same file here); see
+    :func:`sqlite_paths_open`, same cost.
+    """
+    vouched = _fds.vouched_connections()
+    return any(count > vouched.get(path, -1) for path, count in _sqlite_descriptors().items())
 
 
 def choose_start_method(

@@ -14,7 +14,10 @@ spoils the gate, and the workers are spawned again:
 - a connection closed by the pool (overflow past ``pool_size``, ``pool_recycle``,
   invalidation after an error) happens after its check-in;
 - a pool other than SQLAlchemy's default ``QueuePool``, or ``pool_pre_ping`` (a
-  query before the check-out event), is never vouched for.
+  query before the check-out event), is never vouched for;
+- the gate vouches for the engine's own connections only: another client of the same
+  file in this process (a second storage object made from the same URL) means more
+  descriptors open on it than the pool holds, and workers are spawned.
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ def sqlite_fork_gate(storage: object) -> Iterator[DatabaseGate | None]:
     from sqlalchemy import event
 
     engine, path = found
-    gate = DatabaseGate()
+    pool = engine.pool
+    gate = DatabaseGate(connections=lambda: pool.size() + pool.overflow())
     mark = ("hwaware_fork_gate", id(gate))  # in each connection record's info while in use
     lock = threading.Lock()
     unknown = 0  # connections already in use when the gate was made: their check-ins count
@@ -94,7 +98,7 @@ def sqlite_fork_gate(storage: object) -> Iterator[DatabaseGate | None]:
                 mine = True
         if mine:
             gate.leave()
-        if engine.pool.overflow() > 0:  # this connection may be closed after check-in
+        if pool.overflow() > 0:  # this connection may be closed after check-in
             gate.spoil()
 
     def on_spoiling(*_args: object) -> None:

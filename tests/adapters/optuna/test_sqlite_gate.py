@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
 from hwaware_plugins import _forksafe
+from hwaware_plugins.executors import _fork
 
 # Run in a fresh interpreter: this test process may hold other tests' SQLite files open,
 # which no gate vouches for, and then every worker is spawned.
@@ -146,3 +148,13 @@ def test_a_connection_in_use_before_the_gate_came_is_waited_for(tmp_path: Path) 
         with _forksafe.databases_idle(5.0) as idle:
             assert idle
             assert time.monotonic() - started >= 0.25
+
+
+def test_another_client_of_the_same_file_here_is_not_vouched_for(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    path = os.path.realpath(tmp_path / "study.db")
+    storage, other = RDBStorage(url), RDBStorage(url)  # two engines, each with a connection
+    with sqlite_fork_gate(storage):
+        assert _fork._sqlite_descriptors()[path] > _forksafe.vouched_connections()[path]
+        other.engine.dispose()
+        assert _fork._sqlite_descriptors()[path] <= _forksafe.vouched_connections()[path]

@@ -37,11 +37,9 @@ def sqlite_engine(storage: object) -> tuple[Any, str] | None:
     """The SQLAlchemy engine and database file of an Optuna RDB storage on an SQLite
     file whose every use the pool events bracket; None for any other storage."""
     from optuna.storages import RDBStorage
-    from optuna.storages._cached_storage import _CachedStorage
     from sqlalchemy.pool import QueuePool
 
-    if isinstance(storage, _CachedStorage):
-        storage = storage._backend
+    storage = getattr(storage, "_backend", storage)  # a study's cache in front of its RDB
     if not isinstance(storage, RDBStorage):
         return None
     engine: Any = getattr(storage, "engine", None)

@@ -36,10 +36,13 @@ _SPOILING_EVENTS = ("close", "close_detached", "detach", "invalidate", "soft_inv
 def sqlite_engine(storage: object) -> tuple[Any, str] | None:
     """The SQLAlchemy engine and database file of an Optuna RDB storage on an SQLite
     file whose every use the pool events bracket; None for any other storage."""
+    storage = getattr(storage, "_backend", storage)  # a study's cache in front of its RDB
+    url_text = getattr(storage, "url", None)
+    if not isinstance(url_text, str) or not url_text.startswith("sqlite"):
+        return None  # checked first: importing SQLAlchemy costs a journal study 0.3 s
     from optuna.storages import RDBStorage
     from sqlalchemy.pool import QueuePool
 
-    storage = getattr(storage, "_backend", storage)  # a study's cache in front of its RDB
     if not isinstance(storage, RDBStorage):
         return None
     engine: Any = getattr(storage, "engine", None)

@@ -158,3 +158,19 @@ def test_another_client_of_the_same_file_here_is_not_vouched_for(tmp_path: Path)
         assert _fork._sqlite_descriptors()[path] > _forksafe.vouched_connections()[path]
         other.engine.dispose()
         assert _fork._sqlite_descriptors()[path] <= _forksafe.vouched_connections()[path]
+
+
+def test_a_study_on_another_storage_pays_no_sqlalchemy_import(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+        from hwaware_optuna._sqlite_gate import sqlite_fork_gate
+        storage = JournalStorage(JournalFileBackend({str(tmp_path / "study.log")!r}))
+        with sqlite_fork_gate(storage) as gate:
+            print(gate, "sqlalchemy" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "False"]

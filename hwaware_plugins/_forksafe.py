@@ -186,11 +186,6 @@ def unregister_gate(path: str, gate: DatabaseGate) -> None:
             _GATES.pop(os.path.realpath(path), None)
 
 
-def gated_paths() -> frozenset[str]:
-    """Database files some unspoiled gate vouches for (real paths)."""
-    return frozenset(vouched_connections())
-
-
 def vouched_connections() -> dict[str, float]:
     """For each database file unspoiled gates vouch for (real path): how many open
     connections to it they vouch for (``inf`` when a gate does not count them)."""
@@ -232,6 +227,6 @@ def forget_gates() -> None:
 
 __all__ = [
     "FD_LOCK", "DatabaseGate", "blank_out", "close_tracked", "databases_idle", "forget",
-    "forget_gates", "fork_safe", "gated_paths", "owned", "register_gate", "track",
+    "forget_gates", "fork_safe", "owned", "register_gate", "track",
     "unregister_gate", "vouched_connections",
 ]  # fmt: skip

@@ -12,9 +12,9 @@ from hwaware_plugins._forksafe import (
     DatabaseGate,
     databases_idle,
     fork_safe,
-    gated_paths,
     register_gate,
     unregister_gate,
+    vouched_connections,
 )
 
 
@@ -78,17 +78,17 @@ def test_databases_idle_vouches_only_while_every_registered_gate_is_held(tmp_pat
     busy, idle_gate = DatabaseGate(), DatabaseGate()
     register_gate(path, idle_gate)
     try:
-        assert gated_paths() == {os.path.realpath(path)}
+        assert set(vouched_connections()) == {os.path.realpath(path)}
         with databases_idle(1.0) as idle:
             assert idle
         register_gate(path, busy)
         busy.enter()
         with databases_idle(0.1) as idle:
             assert not idle
-        assert gated_paths() == frozenset()  # the spoiled gate no longer vouches
+        assert set(vouched_connections()) == set()  # the spoiled gate no longer vouches
         idle_gate.enter()  # the gate held and released again is open for uses
         idle_gate.leave()
     finally:
         unregister_gate(path, busy)
         unregister_gate(path, idle_gate)
-    assert gated_paths() == frozenset()
+    assert set(vouched_connections()) == set()

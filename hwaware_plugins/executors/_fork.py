@@ -85,22 +85,17 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
-def sqlite_paths_open() -> frozenset[str]:
+def _sqlite_descriptors() -> dict[str, int]:
     """The SQLite database files this process has open (e.g. an Optuna ``sqlite:///``
     storage's), as real paths, side files (``-journal``, ``-wal``, ``-shm``) named by
-    their database. SQLite's locking state lives in process memory, so a forked
-    child that opens one of them breaks the parent's locks, unless a
-    :class:`~hwaware_plugins._forksafe.DatabaseGate` vouches that no thread is
-    inside SQLite on it when the fork is made.
+    their database, each with the descriptors open on the database itself (one per
+    SQLite connection; 0 when only a side file is open). SQLite's locking state lives
+    in process memory, so a forked child that opens one of them breaks the parent's
+    locks, unless a :class:`~hwaware_plugins._forksafe.DatabaseGate` vouches that no
+    thread is inside SQLite on it when the fork is made.
 
     Cost: one ``fstat`` per open descriptor and a 16-byte read per regular file.
     """
-    return frozenset(_sqlite_descriptors())
-
-
-def _sqlite_descriptors() -> dict[str, int]:
-    """Open SQLite database files (real paths): descriptors on the database itself
-    (one per SQLite connection; 0 when only a side file is open)."""
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:
@@ -124,8 +119,8 @@ def _sqlite_descriptors() -> dict[str, int]:
 def sqlite_open() -> bool:
     """True when this process has an SQLite database file open that no
     :class:`~hwaware_plugins._forksafe.DatabaseGate` vouches for, or more connections
-    to one than its gates vouch for (another client of the same file here); see
-    :func:`sqlite_paths_open`, same cost.
+    to one than its gates vouch for (another client of the same file here); the
+    cost of :func:`_sqlite_descriptors`.
     """
     vouched = _fds.vouched_connections()
     return any(count > vouched.get(path, -1) for path, count in _sqlite_descriptors().items())
@@ -399,5 +394,5 @@ def _shutdown_threads() -> None:  # pragma: no cover - runs in a forked child
 __all__ = [
     "START_METHODS", "START_METHOD_ENV", "ForkedProcess", "check_start_method",
     "choose_start_method", "cuda_initialised", "fork_worker", "limit_thread_pools",
-    "resolve_start_method", "sqlite_open", "sqlite_paths_open", "thread_limit",
+    "resolve_start_method", "sqlite_open", "thread_limit",
 ]

@@ -208,7 +208,7 @@ def test_auto_spawns_while_an_sqlite_database_no_gate_vouches_for_is_open(tmp_pa
         connection.commit()
         seen += [_fork.sqlite_open(), _fork.resolve_start_method("auto", python=sys.executable)]
         path = os.path.realpath({str(tmp_path / "study.db")!r})
-        seen.append(_fork.sqlite_paths_open() == {{path}})
+        seen.append(set(_fork._sqlite_descriptors()) == {{path}})
         gate = _forksafe.DatabaseGate()  # an adapter vouching for every use of it
         _forksafe.register_gate({str(tmp_path / "study.db")!r}, gate)
         seen += [_fork.sqlite_open(), _fork.resolve_start_method("auto", python=sys.executable)]

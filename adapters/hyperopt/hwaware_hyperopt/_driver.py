@@ -32,7 +32,7 @@ from hwaware_hyperopt._evaluate import fail, start, trial_point, write_outcome
 from hwaware_hyperopt._remote import CatchingObjective, RaisedInWorker, as_failure, rebuild
 from hwaware_hyperopt._resume import fail_stale_trials, rerun_doc, retries_used, save_trials
 from hwaware_plugins.errors import ConfigError, HwawareError
-from hwaware_plugins.executors._payload import TaskSerializationError
+from hwaware_plugins.executors import TaskSerializationError
 from hwaware_plugins.executors._retry import RetryGate, submit_with_retries
 from hwaware_plugins.executors._timeouts import timeout_for
 from hwaware_plugins.scheduling import DeviceClassInfo

@@ -114,7 +114,7 @@ def sqlite_fork_gate(storage: object) -> Iterator[DatabaseGate | None]:
     # Connections checked out before the listeners came are in use unseen: count them
     # until as many unmarked check-ins (a race here errs towards a busy gate, never idle).
     with lock:
-        unknown = max(0, engine.pool.checkedout() - marked)
+        unknown = max(0, pool.checkedout() - marked)
     for _ in range(unknown):
         gate.enter()
     register_gate(path, gate)

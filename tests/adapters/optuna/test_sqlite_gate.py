@@ -113,7 +113,7 @@ def test_the_gate_waits_for_a_checked_out_connection_and_goes_when_the_run_ends(
     storage = RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
     with sqlite_fork_gate(storage) as gate:
         assert gate is not None
-        assert str(tmp_path / "study.db") in {p for p in _forksafe.gated_paths()}
+        assert str(tmp_path / "study.db") in set(_forksafe.vouched_connections())
         with storage.engine.connect() as connection:
             connection.execute(text("select 1"))
             released = threading.Timer(0.2, connection.close)
@@ -126,7 +126,7 @@ def test_the_gate_waits_for_a_checked_out_connection_and_goes_when_the_run_ends(
         with storage.engine.connect(), _forksafe.databases_idle(0.1) as idle:
             assert not idle  # busy past the wait: spoiled, workers get spawned
         assert gate.spoiled
-    assert _forksafe.gated_paths() == frozenset()
+    assert set(_forksafe.vouched_connections()) == set()
 
 
 @pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite://"])

@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child-timeout", type=float, default=300.0)
     parser.add_argument("--storage", choices=("memory", "sqlite"), default="memory",
                         help="the Optuna paths' study storage: in memory (optimize copies it "
-                        "to a journal file) or an SQLite file (workers are then spawned)")
+                        "to a journal file) or an SQLite file")
     parser.add_argument("--joblib", action=argparse.BooleanOptionalAction, default=True,
                         help="include the joblib workload")
     parser.add_argument("--json", type=Path, default=None)

@@ -31,20 +31,24 @@ from hwaware_plugins.scheduling._hwaware_model import (
 class HwawareScheduler:
     """Sends each free slot to the subspace likeliest to yield a top result per second there.
 
-    The promise of a subspace is its *hit rate*: the chance that its next
-    trial lands among the best results so far (the lowest
-    ``min(hit_cap, ceil(hit_fraction x n))`` of n results: a threshold that
-    keeps moving toward the best loss). Each subspace's rate has a Beta
-    posterior (prior: the pooled rate, ``prior_trials`` trials), so an
-    untried subspace is uncertain and gets tried. Its runtime on each device
-    class is learned from the history (shrunk toward the declared class
-    speed; per-family speedups are never assumed known), counting the time
-    its still-running trials have already run, so a pair that is slow shows
-    it before its first trial ends. For a free slot of
-    class c the scheduler draws one rate per subspace from its posterior
-    (Thompson sampling) and picks the largest ``rate / runtime on c``: good
-    subspaces get most trials, a class prefers what it runs comparatively
-    fast, and parallel free slots spread over what is still plausible.
+    The promise of a subspace is the chance that its next trial lands among
+    the best results so far (the lowest ``min(hit_cap, ceil(hit_fraction x
+    n))`` of n results: a threshold that keeps moving toward the best loss).
+    With ``promise="model"`` (the default) that chance comes from a normal
+    model of the subspace's logit-rank scores with a conjugate posterior
+    (prior: the pooled scores, worth ``prior_trials`` results), so it is
+    extrapolated from every result, not only the hits; with
+    ``promise="counts"`` from a Beta posterior of its hit count (prior: the
+    pooled hit rate, ``prior_trials`` trials). Either way an untried
+    subspace is uncertain and gets tried. Its runtime on each device class
+    is learned from the history (shrunk toward the declared class speed;
+    per-family speedups are never assumed known), counting the time its
+    still-running trials have already run, so a pair that is slow shows it
+    before its first trial ends. For a free slot of class c the scheduler
+    draws one chance per subspace from its posterior (Thompson sampling) and
+    picks the largest ``chance / runtime on c``: good subspaces get most
+    trials, a class prefers what it runs comparatively fast, and parallel
+    free slots spread over what is still plausible.
 
     No starvation: a fraction ``floor`` of decisions draws a subspace
     uniformly. Warm-up: a subspace with fewer than ``min_trials`` trials
@@ -56,7 +60,7 @@ class HwawareScheduler:
     that larger spaces hold more of the best configurations), half of them
     that way and half uniformly (``"mixed"``), or uniformly (``"uniform"``).
 
-    Cost per decision: O(S) Beta draws; the statistics are refreshed in
+    Cost per decision: O(S) posterior draws; the statistics are refreshed in
     O(S x C^2 + S log n) once the history has grown by ``refresh_growth``
     (2%: every result early on, every 200 at 10,000). Far below 1 ms at
     10,000 trials of history.

@@ -178,12 +178,13 @@ def register_gate(path: str, gate: DatabaseGate) -> None:
 
 def unregister_gate(path: str, gate: DatabaseGate) -> None:
     """Withdraw a gate given to :func:`register_gate` (no error if unknown)."""
+    key = os.path.realpath(path)
     with _GATES_LOCK:
-        gates = _GATES.get(os.path.realpath(path), [])
+        gates = _GATES.get(key, [])
         if gate in gates:
             gates.remove(gate)
         if not gates:
-            _GATES.pop(os.path.realpath(path), None)
+            _GATES.pop(key, None)
 
 
 def vouched_connections() -> dict[str, float]:

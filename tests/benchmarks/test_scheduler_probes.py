@@ -16,7 +16,8 @@ import pytest
 import hwaware_plugins
 from hwaware_plugins.scheduling import DeviceClassInfo, History, SubspaceInfo
 from hwaware_plugins.scheduling._hwaware import HwawareScheduler
-from hwaware_plugins.simulation import load_devices, load_table
+from hwaware_plugins.simulation import DEFAULT_TARGETS, load_devices, load_table, target_losses
+from hwaware_plugins.simulation._benchmark import oracle_policies
 from hwaware_plugins.simulation._cluster import build_slots
 from hwaware_plugins.simulation._engine import RunResult, simulate
 from hwaware_plugins.simulation._suite import SUITE_POOLS, SUITE_TABLES
@@ -41,14 +42,14 @@ def _load(name: str) -> ModuleType:
 
 
 @pytest.fixture()
-def restored_hwaware(monkeypatch: pytest.MonkeyPatch) -> None:
+def restored_hwaware() -> Iterator[None]:
     """Whatever a probe patches on HwawareScheduler is put back after the test."""
-    for name in ("setup", "choose", "sees_speedups", "reveal"):
-        monkeypatch.setattr(
-            HwawareScheduler, name, getattr(HwawareScheduler, name, None), raising=False
-        )
-    monkeypatch.delattr(HwawareScheduler, "sees_speedups", raising=False)
-    monkeypatch.delattr(HwawareScheduler, "reveal", raising=False)
+    before = dict(vars(HwawareScheduler))
+    yield
+    for name in set(vars(HwawareScheduler)) - set(before):
+        delattr(HwawareScheduler, name)
+    for name in ("setup", "choose"):
+        setattr(HwawareScheduler, name, before[name])
 
 
 def _launches(scheduler: Any, seed: int) -> tuple[list[tuple[float, str]], RunResult]:
@@ -84,26 +85,19 @@ def test_first_wave_is_the_oracles_and_the_rest_is_hwawares_without_speedups(
     HwawareScheduler.setup = spying  # type: ignore[method-assign]
     probe = _load("scheduler_first_wave_probe")
     probe._patch("q2", 0)
+    table = load_table(SUITE_TABLES["digits"])
+    probe.set_goals(table)
     mixed, _ = _launches(HwawareScheduler(seed=3), seed=3)
+    goals = target_losses(table, DEFAULT_TARGETS)
     oracle_alone, _ = _launches(
-        hwaware_plugins.load("scheduler", "oracle", seed=3, targets=_targets("q2")), seed=3
+        hwaware_plugins.load("scheduler", "oracle", seed=3, **oracle_policies(goals)["oracle:q2"]),
+        seed=3,
     )
     first_wave = [key for clock, key in mixed if clock == 0.0]
     assert len(first_wave) == 150
     assert first_wave == [key for clock, key in oracle_alone if clock == 0.0]
     assert len({key for clock, key in mixed if clock > 0.0}) > 1  # hwaware spreads, learns
     assert seen and all(not c.speedup for c in seen[-1])  # hwaware never sees the truth
-
-
-def _targets(first: str) -> list[float]:
-    losses = load_table(SUITE_TABLES["digits"]).all_losses
-    goals = {
-        "q2": float(np.quantile(losses, 0.02, method="inverted_cdf")),
-        "q0.5": float(np.quantile(losses, 0.005, method="inverted_cdf")),
-        "best": float(losses.min()),
-    }
-    order = list(goals)
-    return [goals[k] for k in order[order.index(first) :]]
 
 
 def test_stability_runs_the_benchmarks_own_run_on_shifted_seeds(benchmarks_on_path: None) -> None:

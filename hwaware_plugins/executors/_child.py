@@ -281,6 +281,10 @@ def _run_message(message: dict[str, Any], result_fd: int) -> dict[str, Any]:
         write_message(result_fd, {"kind": STARTED})
         record = run_call(*loaded)
         del loaded
+    for stream in (sys.stdout, sys.stderr):  # what the task printed shows now, not at exit
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
     _after_task(record, children_before)
     return record
 

@@ -250,6 +250,7 @@ def _become_worker(  # pragma: no cover - runs in a forked child
         os.environ.update(env)
         _reset_faulthandler(env)
         limit_thread_pools(env)
+        _forget_reusable_pools()
         from hwaware_plugins.executors._child import serve
 
         code = serve(result_fd=result_fd, command_fd=command_fd,
@@ -298,13 +299,20 @@ def _fresh_streams() -> None:  # pragma: no cover - runs in a forked child
     _INHERITED.extend(old)
     raw_in = io.FileIO(0, "r", closefd=False)
     sys.stdin = io.TextIOWrapper(io.BufferedReader(raw_in))
-    out = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
-                           encoding=getattr(old[1], "encoding", None) or "utf-8",
+    # `python -u` / PYTHONUNBUFFERED: every write goes straight to the fd, as it did here.
+    unbuffered = bool(getattr(old[1], "write_through", False))
+
+    def writer(fd: int) -> Any:
+        raw = io.FileIO(fd, "w", closefd=False)
+        return raw if unbuffered else io.BufferedWriter(raw)
+
+    out = io.TextIOWrapper(writer(1), encoding=getattr(old[1], "encoding", None) or "utf-8",
                            errors=getattr(old[1], "errors", None) or "strict",
-                           line_buffering=bool(getattr(old[1], "line_buffering", False)))
-    err = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
-                           encoding=getattr(old[2], "encoding", None) or "utf-8",
-                           errors="backslashreplace", line_buffering=True)
+                           line_buffering=bool(getattr(old[1], "line_buffering", False)),
+                           write_through=unbuffered)
+    err = io.TextIOWrapper(writer(2), encoding=getattr(old[2], "encoding", None) or "utf-8",
+                           errors="backslashreplace", line_buffering=True,
+                           write_through=unbuffered)
     sys.stdout, sys.stderr = out, err
     for name, stream in (("__stdin__", sys.stdin), ("__stdout__", out), ("__stderr__", err)):
         setattr(sys, name, stream)
@@ -380,6 +388,24 @@ def _reset_multiprocessing() -> None:  # pragma: no cover - runs in a forked chi
         util._finalizer_registry.clear()
         util._run_after_forkers()
         atexit.register(util._exit_function)
+
+
+def _forget_reusable_pools() -> None:  # pragma: no cover - runs in a forked child
+    """Forget the coordinator's reusable loky pool (``joblib.Parallel``, scikit-learn's
+    ``n_jobs``), as a fresh interpreter would not have it.
+
+    Its manager thread and worker processes do not exist in the fork: a task
+    handed to the copied pool would wait for ever. The next ``joblib.Parallel``
+    here starts this worker's own pool. (loky's resource tracker resets itself
+    at fork.)
+    """
+    for name in ("joblib.externals.loky.reusable_executor", "loky.reusable_executor"):
+        module: Any = sys.modules.get(name)
+        if module is not None and hasattr(module, "_executor"):
+            module._executor = None
+            module._executor_kwargs = None
+            if hasattr(module, "_executor_lock"):
+                module._executor_lock = threading.RLock()  # another thread may have held it
 
 
 def _shutdown_threads() -> None:  # pragma: no cover - runs in a forked child

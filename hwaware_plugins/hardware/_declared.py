@@ -39,6 +39,7 @@ left out of this host's trials (:func:`~hwaware_plugins.hardware.resolve_devices
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -78,7 +79,9 @@ class _EntryError(Exception):
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite int or float (not a bool): TOML's ``nan`` and ``inf`` are refused."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def _is_int(value: object) -> bool:
@@ -121,7 +124,7 @@ def _memory_mb(entry: Mapping[str, Any], kind: str) -> int | None:
             raise _EntryError(f"missing 'memory_gb' (device memory in GiB) for a {kind}")
         return None
     if not _is_number(value):
-        raise _EntryError(f"'memory_gb' must be a number, got {value!r}")
+        raise _EntryError(f"'memory_gb' must be a finite number, got {value!r}")
     if value < 0:
         raise _EntryError(f"'memory_gb' must not be negative, got {value}")
     return round(float(value) * 1024)
@@ -130,7 +133,7 @@ def _memory_mb(entry: Mapping[str, Any], kind: str) -> int | None:
 def _speed(entry: Mapping[str, Any]) -> float:
     value = entry.get("speed", 1.0)
     if not _is_number(value) or value <= 0:
-        raise _EntryError(f"'speed' must be a positive number, got {value!r}")
+        raise _EntryError(f"'speed' must be a finite positive number, got {value!r}")
     return float(value)
 
 
@@ -140,7 +143,9 @@ def _speedup(entry: Mapping[str, Any]) -> dict[str, float]:
         raise _EntryError("'speedup' must be a table of family = positive number")
     for family, value in table.items():
         if not _is_number(value) or value <= 0:
-            raise _EntryError(f"speedup {family!r} must be a positive number, got {value!r}")
+            raise _EntryError(
+                f"speedup {family!r} must be a finite positive number, got {value!r}"
+            )
     return {str(k): float(v) for k, v in table.items()}
 
 

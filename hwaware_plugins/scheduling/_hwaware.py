@@ -27,6 +27,11 @@ from hwaware_plugins.scheduling._hwaware_model import (
     tail_posterior,
 )
 
+WORST_RANK_STATES: tuple[str, ...] = ("fail", "pruned", "timeout")
+"""Trial states that count as results below every loss in the promise model: a subspace
+whose trials keep failing loses its promise instead of staying untried-uncertain. An
+out-of-memory trial does not count: it says the device was too small, not the subspace bad."""
+
 
 class HwawareScheduler:
     """Sends each free slot to the subspace likeliest to yield a top result per second there.
@@ -37,7 +42,8 @@ class HwawareScheduler:
     With ``promise="model"`` (the default) that chance comes from a normal
     model of the subspace's logit-rank scores with a conjugate posterior
     (prior: the pooled scores, worth ``prior_trials`` results), so it is
-    extrapolated from every result, not only the hits; with
+    extrapolated from every result, not only the hits (failed, pruned
+    and timed-out trials count as results worse than every loss); with
     ``promise="counts"`` from a Beta posterior of its hit count (prior: the
     pooled hit rate, ``prior_trials`` trials). Either way an untried
     subspace is uncertain and gets tried. Its runtime on each device class
@@ -291,7 +297,16 @@ class HwawareScheduler:
         self._trials = list(self._recorded)
         self._prior = hit_rate_prior(sum(self._hits), sum(self._trials), strength=self.prior_trials)
         if self.promise == "model":
-            stats = rank_scores([history.sorted_losses(k) for k in keys])
+            failed = [
+                sum(history.failures(k, c.name).get(state, 0)
+                    for c in classes for state in WORST_RANK_STATES)
+                for k in keys
+            ]
+            stats = rank_scores(
+                [history.sorted_losses(k) + [math.inf] * f for k, f in zip(keys, failed,
+                                                                             strict=True)]
+            )
             self._posterior = tail_posterior(stats, prior_trials=self.prior_trials)
-            u = (min(rank, n) + 0.5) / (n + 1)  # between the k-th and k+1-th best
+            total = n + sum(failed)
+            u = (min(rank, n) + 0.5) / (total + 1)  # between the k-th and k+1-th best
             self._threshold = math.log(u / (1.0 - u))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -289,3 +290,43 @@ def test_sigterm_of_the_group_ends_a_forked_worker(make_pool: Pool) -> None:
 
 def _exited(pid: int) -> bool:
     return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+@pytest.mark.parametrize("unbuffered", [True, False])
+def test_what_a_task_prints_is_in_the_output_once_the_task_ends(
+    tmp_path: Path, unbuffered: bool
+) -> None:
+    # With `python -u` / PYTHONUNBUFFERED every line shows as it is printed (a task
+    # killed at its timeout keeps what it printed); without, by the task's end at latest.
+    log = tmp_path / "out.log"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from hwaware_plugins.executors import LocalExecutor
+        from hwaware_plugins.hardware import Device
+
+        def shout():
+            print("from the task")
+            if {unbuffered!r}:
+                with open({str(log)!r}) as handle:
+                    return handle.read()
+            return ""
+
+        gpu = Device(id="g", kind="gpu", name="G", uuid="GPU-1", memory_total_mb=1000, index=0)
+        with LocalExecutor([gpu], start_method="fork") as ex:
+            during = ex.submit(shout).result().value
+            with open({str(log)!r}) as handle:
+                after = handle.read()
+            sys.stderr.write(repr((during, after)))
+    """)
+    env = {**os.environ, "HWAWARE_STATE_DIR": str(tmp_path)}
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    with log.open("w") as out:
+        done = subprocess.run([sys.executable, "-c", script], stdout=out,
+                              stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    during, after = ast.literal_eval(done.stderr)
+    assert after == "from the task\n"
+    assert during == ("from the task\n" if unbuffered else "")

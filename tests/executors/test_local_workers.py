@@ -162,6 +162,25 @@ def test_a_loky_pool_survives_between_tasks_and_closes_quietly_at_shutdown(
     assert "resource_tracker" not in err and "Traceback" not in err
 
 
+def test_a_forked_worker_starts_its_own_loky_pool_when_the_coordinator_has_one(
+    make_pool: Pool,
+) -> None:
+    # The coordinator's pool is copied into the fork without its threads and processes;
+    # a task handed to that copy would wait for ever.
+    pytest.importorskip("joblib")
+    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
+
+    mine = Parallel(n_jobs=2, backend="loky")(delayed(os.getpid)() for _ in range(4))
+    try:
+        with LocalExecutor(make_pool(ONE_GPU), start_method="fork") as ex:
+            outcome = ex.submit(_tasks.loky_pool_pids, timeout=60).result()
+        assert outcome.state == "complete", outcome
+        assert not set(outcome.value[1]) & set(mine)
+    finally:
+        get_reusable_executor().shutdown(wait=True)
+
+
 def test_workers_leave_in_the_background_and_are_gone_by_interpreter_exit(
     make_pool: Pool, tmp_path: Path,
 ) -> None:

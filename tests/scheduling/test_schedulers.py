@@ -252,6 +252,42 @@ def test_hwaware_never_starves_a_subspace() -> None:
     assert svm > 0.8 * 4000  # promise matters: the good subspace gets nearly all the rest
 
 
+@pytest.mark.parametrize("state", ["fail", "pruned", "timeout"])
+def test_hwaware_stops_feeding_a_subspace_whose_trials_never_complete(state: str) -> None:
+    # "mlp" fails at once every time: cheap per trial, yet it must not draw the slots
+    scheduler = HwawareScheduler(seed=3)
+    scheduler.setup(SUBS, CLASSES[1:])
+    history = History()
+    rng = np.random.default_rng(3)
+    clock = 0.0
+    chosen: Counter[str] = Counter()
+    for _ in range(300):
+        key = scheduler.choose("cpu", history)
+        chosen[key] += 1
+        clock += 0.1
+        if key == "mlp":
+            history.record(key, "cpu", runtime_s=0.01, state=state, finished_at=clock)
+        else:
+            history.record(key, "cpu", runtime_s=1.0, loss=float(rng.random()),
+                           finished_at=clock)
+    assert chosen["mlp"] < 0.1 * 300, chosen
+
+
+def test_an_out_of_memory_trial_does_not_count_against_its_subspace() -> None:
+    scheduler = HwawareScheduler(seed=0)
+    scheduler.setup(SUBS, CLASSES)
+    history = History()
+    for key, loss in (("svm", 0.5), ("mlp", 0.1), ("knn", 0.9)):
+        history.record(key, "cpu", runtime_s=1.0, loss=loss, finished_at=1.0)
+    scheduler.choose("cpu", history)
+    before = scheduler._posterior
+    history.record("mlp", "gpu", runtime_s=1.0, state="oom", finished_at=2.0)
+    scheduler.choose("cpu", history)
+    after = scheduler._posterior
+    assert before is not None and after is not None
+    assert np.array_equal(before.mu, after.mu)
+
+
 @pytest.mark.parametrize("promise", ["model", "counts"])
 def test_hwaware_places_by_comparative_advantage(promise: str) -> None:
     # net and svm are equally good; the gpu runs net 10x faster, svm no faster.

@@ -194,9 +194,36 @@ def _option_labels(options: Sequence[Any]) -> tuple[str, ...]:
     return tuple(str(i) for i in range(len(options))) if unusable else tuple(names)
 
 
+def _branching_switch(node: Any) -> bool:
+    """A switch whose options hold parameters under a labelled index: a branch point."""
+    return (node.name == "switch" and node.pos_args[0].name == "hyperopt_param"
+            and any(_has_param(o) for o in node.pos_args[1:]))
+
+
+def _unconditional_labels(expr: Any) -> frozenset[str]:
+    """Labels of the parameters reachable without entering a branch's option.
+
+    A hyperopt label is one node, sampled once per trial: one used outside the
+    branches and inside one too is an unconditional parameter. Cost: O(nodes).
+    """
+    labels: set[str] = set()
+    seen: set[int] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.name == "hyperopt_param":
+            labels.add(str(node.arg["label"].obj))
+        stack.extend([node.pos_args[0]] if _branching_switch(node) else node.inputs())
+    return frozenset(labels)
+
+
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, unconditional: frozenset[str] = frozenset()) -> None:
         self.switches: dict[str, SwitchInfo] = {}
+        self.unconditional = unconditional
 
     def node(self, node: Any) -> list[Node]:
         """The tree nodes under ``node``, deduplicated by parameter name by the caller."""
@@ -213,7 +240,7 @@ class _Walker:
     def switch(self, node: Any) -> list[Node]:
         index, options = node.pos_args[0], node.pos_args[1:]
         found: list[Node] = []
-        if index.name != "hyperopt_param" or not any(_has_param(o) for o in options):
+        if not _branching_switch(node):
             # A choice among constants (or a computed index): no parameter set changes.
             if index.name == "hyperopt_param":
                 label = str(index.arg["label"].obj)
@@ -226,9 +253,15 @@ class _Walker:
         label = str(index.arg["label"].obj)
         names = _option_labels(options)
         self.switches[label] = SwitchInfo(label, names, index)
-        branches = {name: _group(self.node(option), label) for name, option in zip(
+        branches = {name: _group(self._conditional(option), label) for name, option in zip(
             names, options, strict=True)}
         return [Choice(label, branches)]
+
+
+    def _conditional(self, option: Any) -> list[Node]:
+        """The nodes under a branch's option but its unconditional parameters (kept above)."""
+        return [n for n in self.node(option)
+                if not (isinstance(n, Param) and n.name in self.unconditional)]
 
 
 def _group(nodes: list[Node], name: str | None = None) -> Group:
@@ -251,7 +284,7 @@ def read_space(space: object) -> SpaceInfo:
     the branching switches by label. Cost: O(nodes) graph walks per switch.
     """
     expr = pyll.as_apply(space)
-    walker = _Walker()
+    walker = _Walker(_unconditional_labels(expr))
     tree = _group(walker.node(expr))
     return SpaceInfo(tree, dict(walker.switches))
 

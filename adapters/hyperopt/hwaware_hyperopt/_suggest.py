@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hyperopt import base
+from hyperopt import base, pyll
 
 from hwaware_hyperopt._branches import Branching, branching
 from hwaware_hyperopt._docs import ANY_CLASS, MISC_KEY, history_record
@@ -154,6 +154,10 @@ def _branch_domain(domain: base.Domain, state: _State, key: str) -> base.Domain:
     if fixed is None:
         expr = fix_branches(domain.expr, state.branching.indices[key],
                             state.branching.info.switches)
+        if isinstance(expr, pyll.Literal):
+            # A constant option (hp.choice("reg", [None, {...}])): hyperopt's Domain cannot
+            # hold a bare literal; this copy is only sampled, so a list of it will do.
+            expr = pyll.as_apply([expr])
         fixed = base.Domain(domain.fn, expr, workdir=domain.workdir,
                             pass_expr_memo_ctrl=domain.pass_expr_memo_ctrl,
                             name=domain.name, loss_target=domain.loss_target)
@@ -215,6 +219,9 @@ def suggest(
     Before the scheduler decides, each subspace gets a warm-up of
     ``ceil(warmup * complexity)`` trials (:func:`warmup_quotas`), drawn in
     proportion to what is missing: larger subspaces are explored more.
+    ``hp.pchoice`` probabilities are not used: every option is a subspace like
+    an ``hp.choice`` option, one of probability 0 included (leave such an
+    option out of the space, or use ``tpe.suggest``).
 
     :param base_algo: the algorithm sampling inside the branch (default
         ``hyperopt.tpe.suggest``).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,8 +118,10 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         The executor must accept ``LocalExecutor.submit``'s options
         (``device_filter``, ``oom_device_filter``, ``label``, ``timeout``).
 
-    Cost: per evaluation, one worker process start (one more per retry or
-    re-placement) and the pickling of the objective and its point; the driver
+    Cost: one persistent worker process per slot, started at the first
+    evaluation and reused (replaced after a crash, an out-of-memory failure or
+    a timeout), and per evaluation the pickling of the objective and its
+    point; :meth:`close`, or dropping the object, ends the workers; the driver
     waits on results, it never sleeps a fixed poll interval. Thread-safety: run
     one ``fmin`` at a time per object. After a run the object pickles (the
     executor is dropped and rebuilt on the next ``fmin``; an executor given as
@@ -200,7 +203,14 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
             if self.executor in ("local", "thread"):
                 self._executor = _local(self, threads=self.executor == "thread")
             else:
-                self._executor = load("executor", self.executor, framework="hyperopt")
+                try:
+                    self._executor = load("executor", self.executor, framework="hyperopt")
+                except TypeError as exc:  # a registered executor that needs arguments
+                    raise ConfigError(
+                        f"executor {self.executor!r} cannot be built from its name alone "
+                        f"({exc}); pass the executor object instead, e.g. "
+                        "executor=DaskExecutor('tcp://scheduler:8786')"
+                    ) from None
         elif callable(getattr(self.executor, "submit", None)):
             self._executor = self.executor
         else:
@@ -208,6 +218,11 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
                 f"executor must be an executor name or an object with submit(), got "
                 f"{type(self.executor).__name__}; try executor='local'"
             )
+        if self._executor is not self.executor:
+            # Built here, so ours to end: when this object is collected, its workers leave.
+            finalizer = weakref.finalize(self, _shut_down, self._executor)
+            finalizer.atexit = False  # at exit the executor's own hooks end its workers
+            self._finalizer = finalizer
         return self._executor
 
     def slots(self) -> int:
@@ -218,7 +233,15 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         return max(1, sum(c.slots for c in self.hwaware_device_classes))
 
     def close(self) -> None:
-        """Shut down an executor this object built (running evaluations are interrupted)."""
+        """Shut down an executor this object built (running evaluations are interrupted).
+
+        Its worker processes leave now; dropping the last reference to this
+        object does the same (without waiting for them), so one
+        ``HardwareAwareTrials`` per ``fmin`` in a loop does not pile workers up.
+        """
+        finalizer = self.__dict__.pop("_finalizer", None)
+        if finalizer is not None:
+            finalizer.detach()
         if self._executor is not None and self._executor is not self.executor:
             self._executor.shutdown(wait=True, cancel_running=True)
         self._executor = None
@@ -304,6 +327,7 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         """The trial documents and settings, without the executor (rebuilt lazily)."""
         state = dict(self.__dict__)
         state["_executor"] = None
+        state.pop("_finalizer", None)
         state["_classes"] = None
         state["_accelerators"] = None
         if not isinstance(state.get("executor"), str):
@@ -318,6 +342,17 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         state.setdefault("max_retries", 0)
         state.setdefault("_accelerators", None)
         self.__dict__.update(state)
+
+
+def _shut_down(executor: Any) -> None:
+    """End an executor whose ``HardwareAwareTrials`` was collected, without waiting for
+    its idle workers to leave (they are gone by interpreter exit at the latest)."""
+    from hwaware_plugins.executors import LocalExecutor
+
+    if isinstance(executor, LocalExecutor):
+        executor.shutdown(wait=True, cancel_running=True, workers_leave="background")
+    else:
+        executor.shutdown(wait=True, cancel_running=True)
 
 
 def _progress_callback(show_progressbar: Any, verbose: bool) -> Any:

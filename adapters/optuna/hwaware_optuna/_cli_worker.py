@@ -36,6 +36,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--study", required=True, metavar="NAME", help="the study to join")
     parser.add_argument("--objective", required=True, metavar="MODULE:FUNCTION",
                         help="the objective, importable on this node")
+    parser.add_argument("--pruner", metavar="MODULE:NAME",
+                        help="the study's pruner: a pruner object, or a class or function "
+                             "making one, e.g. optuna.pruners:NopPruner (default: optuna's "
+                             "MedianPruner)")
     parser.add_argument("--devices", metavar="FILE",
                         help="declared-device TOML file (default: $HWAWARE_DEVICES, else probe)")
     parser.add_argument("--n-trials", type=int, metavar="N",
@@ -117,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             trial_timeout=args.trial_timeout,
             heartbeat_interval=args.heartbeat,
             progress=progress if wanted else None,
+            pruner=args.pruner,
         )
     print(
         f"hwaware worker: {summary.started} trials started by {summary.workers_started} "

@@ -21,9 +21,13 @@ Then, from the task's :class:`~hwaware_plugins.executors.TaskOutcome`:
   other nodes;
 - on start, with a journal-file or SQLite storage, RUNNING trials of this node
   whose owner died with an earlier run are failed (and retried);
+- after each trial ends, the ``callbacks`` are called with the study and the
+  trial, as ``Study.optimize`` calls its own; ``study.stop()`` from a callback
+  or from a worker (the objective, a ``GridSampler`` whose grid is done) starts
+  no new trial, and the trials in flight finish;
 - an exception leaving :meth:`Coordinator.run` (Ctrl-C, SIGTERM) interrupts
   the executor (every worker's process group dies) and fails the trials in
-  flight (``interrupted``).
+  flight (``interrupted``), even when a second Ctrl-C cuts the first short.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +48,7 @@ from hwaware_optuna import _attrs
 from hwaware_optuna._budget import Budget
 from hwaware_optuna._oom import fits, memory_need, replacing
 from hwaware_optuna._sqlite_gate import sqlite_fork_gate
-from hwaware_optuna._trial_task import RunSpec, run_trial
+from hwaware_optuna._trial_task import RunSpec, StopAwareStudy, run_trial
 from hwaware_optuna._trials import (
     FAIL_REASON,
     OBJECTIVE_STARTED,
@@ -139,6 +143,9 @@ class Coordinator:
     :param kill_grace_s: SIGTERM-to-SIGKILL delay when killing a worker's group.
     :param on_trial_end: called with the :class:`Summary` each time one of this
         coordinator's trials ends, from the thread running :meth:`run`.
+    :param callbacks: each called as ``callback(study, frozen_trial)`` after
+        each of this coordinator's trials ends, from the thread running
+        :meth:`run` (one storage read per trial when there are any).
     """
 
     def __init__(
@@ -154,6 +161,7 @@ class Coordinator:
         memory_mb: float | None = None,
         kill_grace_s: float = 3.0,
         on_trial_end: Callable[[Summary], None] | None = None,
+        callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
     ) -> None:
         self.study = study
         self.pool = pool
@@ -165,6 +173,7 @@ class Coordinator:
         self.memory_mb = memory_mb
         self.kill_grace_s = kill_grace_s
         self.on_trial_end = on_trial_end
+        self.callbacks = list(callbacks)
         self.summary = Summary()
         self.max_workers = default_workers(pool)
         self._storage: Any = study._storage  # optuna storage (heartbeat API on some)
@@ -177,6 +186,8 @@ class Coordinator:
         self._beat_s = heartbeat_interval(self._storage)
         self._in_flight: dict[Future[TaskOutcome], _InFlight] = {}
         self._backstop_s = backstop(spec.trial_timeout)
+        self._stopped = False
+        self._callback_study: StopAwareStudy | None = None
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -199,8 +210,10 @@ class Coordinator:
             try:
                 self._loop(executor)
             except BaseException:
-                executor.interrupt()
-                self._fail_in_flight("interrupted")
+                try:
+                    executor.interrupt()
+                finally:  # a second Ctrl-C must not leave the trials RUNNING
+                    self._fail_in_flight("interrupted")
                 raise
             # Every trial has ended: the workers close their pools (joblib's, the
             # objective's) while the caller goes on; interpreter exit waits for them.
@@ -220,7 +233,7 @@ class Coordinator:
             self._beat()
 
     def _open(self) -> bool:
-        return time.monotonic() < self._deadline
+        return not self._stopped and time.monotonic() < self._deadline
 
     def _wait_s(self) -> float:
         return _IDLE_BEAT_S if self._beat_s is None else min(self._beat_s, _IDLE_BEAT_S * 4)
@@ -298,6 +311,8 @@ class Coordinator:
                 self._peak_mb = max(self._peak_mb or 0.0, float(peak))
             if str(result.get("fail_reason") or "").startswith("oom:"):
                 self._retry_out_of_memory(flight.trial_id, outcome.device_id)
+            if result.get("stop"):
+                self._stop(f"study.stop() was called in trial {flight.number}")
         elif outcome.state == "fail":
             fail_trial(self._storage, flight.trial_id, f"error: {outcome.error}")
             self._ended()
@@ -306,6 +321,29 @@ class Coordinator:
         else:
             self._worker_lost(flight, outcome)
         self._ended()
+        self._call_back(flight.trial_id)
+
+    def _stop(self, why: str) -> None:
+        if not self._stopped:
+            _log.info("%s: no new trial starts; the %d in flight finish", why,
+                      len(self._in_flight))
+        self._stopped = True
+
+    def _call_back(self, trial_id: int) -> None:
+        """Call the callbacks with the ended trial; a ``study.stop()`` there stops the run."""
+        if not self.callbacks:
+            return
+        if self._callback_study is None:
+            self._callback_study = StopAwareStudy(
+                study_name=self.study.study_name, storage=self._storage,
+                sampler=self.study.sampler, pruner=self.study.pruner,
+            )
+        study = self._callback_study
+        trial = self._storage.get_trial(trial_id)
+        for callback in self.callbacks:
+            callback(study, trial)
+        if study.stop_requested:
+            self._stop(f"study.stop() was called by a callback after trial {trial.number}")
 
     def _worker_lost(self, flight: _InFlight, outcome: TaskOutcome) -> None:
         """The worker died (crash, or killed itself at its trial's timeout): fail, retry."""

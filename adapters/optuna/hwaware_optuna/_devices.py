@@ -62,12 +62,16 @@ def cuda_ordinal(device: Device, visible: str | None) -> int:
 
     Unset: the device's physical index (``Device.index``; for declared GPUs
     without one, the number ending its id, ``"node/gpu:2"`` -> 2). Set: the
-    device's position in that list, matched by UUID or index. Pure.
+    device's position in that list, matched by UUID or index (a MIG instance:
+    by UUID only). Pure.
 
-    :raises ConfigError: a MIG instance (only reachable by pinning a process),
+    :raises ConfigError: a MIG instance this process is not pinned to,
         no index known, or the device is not visible to this process.
     """
     if device.kind == "mig":
+        pinned = [entry.strip() for entry in (visible or "").split(",") if entry.strip()]
+        if device.uuid is not None and device.uuid in pinned:
+            return pinned.index(device.uuid)
         raise ConfigError(
             f"device {device.id} is a MIG instance: a process reaches it only when pinned with "
             "CUDA_VISIBLE_DEVICES before CUDA starts; run trials through an hwaware executor"

@@ -9,6 +9,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import InMemoryStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from hwaware_optuna._budget import LocalBudget
 from hwaware_optuna._optimize_setup import (
@@ -42,6 +43,7 @@ def optimize(
     max_retries: int = 0,
     trial_timeout: TrialTimeout = None,
     memory_mb: float | None = None,
+    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
 ) -> optuna.Study:
     """Optimize ``study`` in worker processes pinned to leased device slots of this node.
 
@@ -82,6 +84,13 @@ def optimize(
     - ``trial_timeout`` counts from the objective's start (not a fresh worker's
       warm-up); past it the trial fails with ``"timeout: ..."`` and its worker
       process group is killed; with ``max_retries`` it is queued again too.
+    - ``callbacks`` are called as ``Study.optimize`` calls them, in this
+      process after each trial ends; ``study.stop()`` there, in the objective
+      (``trial.study.stop()``) or in a base sampler (``GridSampler`` once its
+      grid is done) starts no new trial and lets the running ones finish.
+    - The study's pruner decides ``trial.should_prune()`` in the workers.
+    - A value that is not a number (``None``, ``nan``) fails the trial with
+      ``hwaware:fail_reason`` = ``"error: the objective returned ..."``.
     - Ctrl-C or SIGTERM kills every worker's process group, fails their trials
       with ``"interrupted"`` and re-raises; nothing is left running.
     - Once every trial has ended the call returns, and the idle workers leave
@@ -93,7 +102,9 @@ def optimize(
       ``max_retries``, queues them again.
 
     An in-memory study is run in a journal file in a temporary folder (logged
-    at INFO, removed at the end); its new trials are copied back into ``study``.
+    at INFO, removed at the end); its new trials are copied back into ``study``,
+    and so are the results of trials it had queued (``enqueue_trial``): their
+    start and end times become the time of the copy.
 
     Cost per trial on top of the objective: one lease, the pickling of a small
     task, and about ten storage reads and writes; a worker's first trial also
@@ -116,6 +127,10 @@ def optimize(
     :param memory_mb: device memory (MiB) a trial declares it needs, for a
         memory-packed sampler until peaks are reported (``None``: the pool's
         default packing).
+    :param callbacks: called as ``callback(study, frozen_trial)`` after each
+        trial ends (the study is the run's: the temporary journal copy of an
+        in-memory study). ``catch`` has no counterpart: every exception of the
+        objective fails its trial and the run goes on.
     :returns: the study holding the results (``study`` itself).
     :raises ConfigError: invalid arguments, an unpicklable objective, devices
         that cannot be pinned, or a worker that cannot join the study.
@@ -129,7 +144,11 @@ def optimize(
             f"unknown executor {executor!r}; optimize supports {', '.join(EXECUTORS)} (run "
             "'hwaware worker' on every node to spread a study over several)"
         )
-    check_seconds("memory_mb", memory_mb)
+    check_seconds("memory_mb", memory_mb, unit="MiB")
+    callbacks = list(callbacks or ())
+    for callback in callbacks:
+        if not callable(callback):
+            raise ConfigError(f"callbacks must be callables (study, trial), got {callback!r}")
     check_picklable(objective)
     sampler = study.sampler
     hw = sampler if isinstance(sampler, HardwareAwareSampler) else None
@@ -143,27 +162,30 @@ def optimize(
     )
     if n_trials == 0:
         return study
+    settings: dict[str, Any] = {
+        "n_trials": n_trials, "timeout": timeout, "max_retries": max_retries,
+        "trial_timeout": trial_timeout, "memory_mb": memory_mb, "callbacks": callbacks,
+    }
     if isinstance(study._storage, InMemoryStorage):
-        before = len(study.get_trials(deepcopy=False))
+        original = study.get_trials(deepcopy=False)
         with journal_copy(study) as shared:
             try:
-                _run(shared, objective, pool, n_trials=n_trials, timeout=timeout,
-                     max_retries=max_retries, trial_timeout=trial_timeout, memory_mb=memory_mb)
+                _run(shared, objective, pool, **settings)
             finally:
-                _copy_back(shared, study, before)
+                _copy_back(shared, study, original)
         return study
-    _run(study, objective, pool, n_trials=n_trials, timeout=timeout, max_retries=max_retries,
-         trial_timeout=trial_timeout, memory_mb=memory_mb)
+    _run(study, objective, pool, **settings)
     return study
 
 
 def _run(study: optuna.Study, objective: Callable[..., Any], pool: DevicePool, *,
          n_trials: int | None, timeout: float | None, max_retries: int,
-         trial_timeout: TrialTimeout, memory_mb: float | None) -> None:
+         trial_timeout: TrialTimeout, memory_mb: float | None,
+         callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]]) -> None:
     summary = run_coordinator(
         study, objective, pool, node=node_name(list(pool.devices)), budget=LocalBudget(n_trials),
         timeout=timeout, max_retries=max_retries, trial_timeout=trial_timeout,
-        memory_mb=memory_mb,
+        memory_mb=memory_mb, callbacks=callbacks,
     )
     _log.info(
         "optimize: %d trials run by %d worker processes (%d crashed, %d timed out, "
@@ -173,6 +195,31 @@ def _run(study: optuna.Study, objective: Callable[..., Any], pool: DevicePool, *
     )
 
 
-def _copy_back(source: optuna.Study, target: optuna.Study, before: int) -> None:
-    new = [t for t in source.get_trials(deepcopy=True) if t.number >= before]
-    target.add_trials([t for t in new if t.state.is_finished()])
+def _copy_back(source: optuna.Study, target: optuna.Study,
+               original: Sequence[FrozenTrial]) -> None:
+    """Copy the run's results from the journal copy into the in-memory ``target``.
+
+    New finished trials are added; trials the target had queued (WAITING) and
+    the run finished are written into the target's own trials through the
+    storage API (params, attributes, intermediate values, then the state).
+    """
+    finished = [t for t in source.get_trials(deepcopy=True) if t.state.is_finished()]
+    target.add_trials([t for t in finished if t.number >= len(original)])
+    storage = target._storage
+    for trial in finished:
+        if trial.number >= len(original) or original[trial.number].state != TrialState.WAITING:
+            continue
+        trial_id = original[trial.number]._trial_id
+        if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+            continue  # another thread of the caller took it meanwhile
+        for name, value in trial.params.items():
+            distribution = trial.distributions[name]
+            storage.set_trial_param(trial_id, name, distribution.to_internal_repr(value),
+                                    distribution)
+        for key, value in trial.user_attrs.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        for key, value in trial.system_attrs.items():
+            storage.set_trial_system_attr(trial_id, key, value)
+        for step, value in trial.intermediate_values.items():
+            storage.set_trial_intermediate_value(trial_id, step, value)
+        storage.set_trial_state_values(trial_id, trial.state, trial.values)

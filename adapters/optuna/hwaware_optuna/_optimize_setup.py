@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial
 
 from hwaware_optuna._budget import Budget
 from hwaware_optuna._coordinator import Coordinator, Summary
@@ -45,8 +46,8 @@ def check_count(name: str, value: object, *, low: int, allow_none: bool = True) 
     return value
 
 
-def check_seconds(name: str, value: object) -> float | None:
-    """``None`` or a finite number of seconds > 0.
+def check_seconds(name: str, value: object, unit: str = "seconds") -> float | None:
+    """``None`` or a finite number (of ``unit``) > 0.
 
     :raises ConfigError: anything else, naming ``name``.
     """
@@ -55,7 +56,7 @@ def check_seconds(name: str, value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not (
         math.isfinite(value) and value > 0
     ):
-        raise ConfigError(f"{name} must be None or a number of seconds > 0, got {value!r}")
+        raise ConfigError(f"{name} must be None or a number of {unit} > 0, got {value!r}")
     return float(value)
 
 
@@ -117,10 +118,11 @@ def run_coordinator(
     trial_timeout: TrialTimeout,
     memory_mb: float | None = None,
     on_trial_end: Callable[[Summary], None] | None = None,
+    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
 ) -> Summary:
     """Run ``study``'s trials on ``pool`` with a :class:`Coordinator`, SIGTERM as an exit.
 
-    The run's :class:`RunSpec` takes the study's sampler settings and an
+    The run's :class:`RunSpec` takes the study's sampler settings, its pruner and an
     :class:`OomPolicy` sized by ``pool``; the storage object is pickled along
     to every worker (RDB and journal storages are picklable). Blocks; returns
     the coordinator's :class:`Summary`.
@@ -133,11 +135,12 @@ def run_coordinator(
         storage=study._storage, study_name=study.study_name, objective=objective,
         sampler=kwargs, reseed=reseed, devices=devices, node=node,
         trial_timeout=trial_timeout, oom=oom, optuna_verbosity=optuna.logging.get_verbosity(),
+        pruner=study.pruner,
     )
     coordinator = Coordinator(
         study, pool=pool, spec=spec, budget=budget, node=node, timeout=timeout,
         max_retries=max_retries, memory_mb=memory_mb, kill_grace_s=KILL_GRACE_S,
-        on_trial_end=on_trial_end,
+        on_trial_end=on_trial_end, callbacks=callbacks,
     )
     with sigterm_as_exit():
         return coordinator.run()
@@ -172,7 +175,7 @@ def journal_copy(study: optuna.Study) -> Iterator[optuna.Study]:
             "temporary journal file %s (results are copied back)", study.study_name, path,
         )
         yield optuna.load_study(study_name=study.study_name, storage=storage,
-                                sampler=study.sampler)
+                                sampler=study.sampler, pruner=study.pruner)
 @contextmanager
 def sigterm_as_exit() -> Iterator[None]:
     """In the main thread, turn SIGTERM into ``SystemExit(143)`` while the block runs."""

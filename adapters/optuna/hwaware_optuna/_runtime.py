@@ -115,14 +115,17 @@ def build_runtime(
     skip_foreign_processes: bool,
     pool_name: str,
     state_dir: str | os.PathLike[str] | None,
+    complexity_rule: str,
 ) -> SamplerRuntime:
-    """Resolve devices, build the pool, load the scheduler; validates every argument.
+    """Resolve devices, build the pool, load the scheduler; validates every argument
+    (an unknown ``complexity_rule`` too, before any trial rather than at the first branch).
 
     Cost: a device probe when ``devices`` is ``None`` (milliseconds to a second).
     """
     resolved = resolve_devices(devices)
     declared = check_branch_params(branch_params)
     loaded, name = load_scheduler(scheduler, seed)
+    subspace_complexity({}, rule=complexity_rule)
     pool = DevicePool(
         resolved,
         name=pool_name,

@@ -332,6 +332,7 @@ class HardwareAwareSampler(BaseSampler):
                     skip_foreign_processes=self.skip_foreign_processes,
                     pool_name=self.pool_name,
                     state_dir=self.state_dir,
+                    complexity_rule=self.complexity_rule,
                 )
             return self._runtime
 

@@ -15,7 +15,11 @@ slot and runs it in a worker process pinned to that slot. Here, in the worker:
 4. the objective runs, watched by ``trial_timeout`` (counted from here, per
    subspace); an out-of-memory failure records the retry's memory need;
 5. ``study.tell`` stores the result and the sampler's ``after_trial`` its
-   runtime, through the storage, as ``study.optimize`` would.
+   runtime, through the storage, as ``study.optimize`` would; a value that is
+   not a number (``None``, ``nan``, a wrong count) fails the trial with its
+   reason recorded. ``trial.study.stop()`` (from the objective, or from a base
+   sampler such as ``GridSampler`` when its grid is done) is reported back, and
+   the coordinator then starts no new trial.
 
 A trial that runs past its ``trial_timeout`` is failed (``timeout: ...``) and
 this process kills itself (its process group), so the executor replaces it.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import signal
 import threading
@@ -34,6 +39,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import optuna
 
 from hwaware_optuna import _attrs
 from hwaware_optuna._oom import OomPolicy, record_plan
@@ -69,6 +76,8 @@ class RunSpec:
     :param trial_timeout: seconds an objective may run (or per subspace).
     :param oom: how an out-of-memory trial's retry is sized.
     :param optuna_verbosity: the coordinator's ``optuna.logging`` level.
+    :param pruner: the study's pruner (``None``: optuna's default), so
+        ``trial.should_prune()`` in a worker asks the pruner the user chose.
     """
 
     storage: Any
@@ -81,12 +90,28 @@ class RunSpec:
     trial_timeout: TrialTimeout = None
     oom: OomPolicy = dataclasses.field(default_factory=OomPolicy)
     optuna_verbosity: int = 20
+    pruner: Any = None
+
+
+class StopAwareStudy(optuna.Study):
+    """A study whose :meth:`stop` asks the run to start no new trial, outside ``Study.optimize``.
+
+    ``optimize`` runs each trial outside optuna's own loop, where ``Study.stop``
+    refuses to work; here it sets :attr:`stop_requested` instead, which the
+    worker reports and the coordinator honours (the trials in flight finish).
+    """
+
+    stop_requested = False
+
+    def stop(self) -> None:
+        """Start no new trial once the running ones finish (as ``Study.stop``)."""
+        self.stop_requested = True
 
 
 @dataclass
 class _Context:
     spec: RunSpec
-    study: Any
+    study: StopAwareStudy
     device: Device
 
 
@@ -110,8 +135,6 @@ def slot_device(devices: Sequence[Device], device_id: str) -> Device:
 
 def _context(run_id: str, blob: bytes) -> _Context:
     """The joined study of run ``run_id`` in this process: built once, then reused."""
-    import optuna
-
     from hwaware_optuna._placed import HeldSlot, PlacedSampler
 
     device_id = os.environ.get("HWAWARE_DEVICE_ID", "")
@@ -128,8 +151,8 @@ def _context(run_id: str, blob: bytes) -> _Context:
         sampler = PlacedSampler(HeldSlot(device, slot_id), **spec.sampler)
         if spec.reseed:
             sampler.reseed_rng()
-        study = optuna.load_study(study_name=spec.study_name, storage=spec.storage,
-                                  sampler=sampler)
+        study = StopAwareStudy(study_name=spec.study_name, storage=spec.storage,
+                               sampler=sampler, pruner=spec.pruner)
         _contexts.clear()  # one run at a time per worker process
         context = _contexts[key] = _Context(spec, study, device)
         return context
@@ -216,14 +239,33 @@ class _Watchdog:
         self.end()
 
 
+def value_problem(value: Any, n_objectives: int) -> str | None:
+    """Why ``value`` cannot be a result of a study with ``n_objectives`` objectives, or ``None``.
+
+    Optuna fails such a trial too, but without saying why in the trial. Pure.
+    """
+    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [
+        value]
+    if len(values) != n_objectives:
+        return (f"the objective returned {len(values)} values for a study of "
+                f"{n_objectives} objectives")
+    for item in values:
+        try:
+            number = float(item)
+        except (TypeError, ValueError):
+            return f"the objective returned {item!r}, not a number"
+        if math.isnan(number):
+            return "the objective returned nan"
+    return None
+
+
 def _evaluate(trial: Any, context: _Context, leased_mb: float | None) -> tuple[
         Any, Any, str | None]:
     """Run the objective: ``(values, state, fail reason)`` for ``study.tell``."""
-    import optuna
     from optuna.trial import TrialState
 
     try:
-        return context.spec.objective(trial), None, None
+        value = context.spec.objective(trial)
     except optuna.TrialPruned:
         return None, TrialState.PRUNED, None
     except Exception as exc:
@@ -235,6 +277,14 @@ def _evaluate(trial: Any, context: _Context, leased_mb: float | None) -> tuple[
             if oom:
                 record_plan(trial, context.device, context.spec.oom, leased_mb)
         return None, TrialState.FAIL, reason
+    problem = value_problem(value, len(context.study.directions))
+    if problem is None:
+        return value, None, None
+    reason = f"error: {problem}"
+    _log.warning("trial %d failed: %s", trial.number, reason)
+    with contextlib.suppress(Exception):
+        trial.set_user_attr(FAIL_REASON, reason)
+    return None, TrialState.FAIL, reason
 
 
 def run_trial(run_id: str, blob: bytes, trial_id: int,
@@ -243,16 +293,17 @@ def run_trial(run_id: str, blob: bytes, trial_id: int,
 
     ``blob`` is the pickled :class:`RunSpec` (unpickled once per process).
     Returns ``{"state": ..., "number": ..., "fail_reason": ..., "objective":
-    bool, "pid": ...}``; the trial itself is told through the storage. Cost on
-    a reused worker: a few storage writes and reads on top of the objective.
+    bool, "pid": ..., "stop": bool}`` (``stop``: ``study.stop()`` was called);
+    the trial itself is told through the storage. Cost on a reused worker: a
+    few storage writes and reads on top of the objective.
     """
-    import optuna
-
     context = _context(run_id, blob)
     storage = context.spec.storage
     study = context.study
     stamp = worker_stamp(os.getpid(), context.spec.node)
-    result: dict[str, Any] = {"pid": os.getpid(), "objective": False, "fail_reason": None}
+    study.stop_requested = False
+    result: dict[str, Any] = {"pid": os.getpid(), "objective": False, "fail_reason": None,
+                              "stop": False}
     for key in (WORKER_PID, WORKER_STARTED):
         storage.set_trial_user_attr(trial_id, key, stamp[key])
     with _Heartbeat(storage, trial_id):
@@ -276,6 +327,6 @@ def run_trial(run_id: str, blob: bytes, trial_id: int,
             if not watchdog.end():
                 time.sleep(3600)  # being killed by the watchdog
         told = study.tell(trial, values, state=state, skip_if_finished=True)
-    result.update(state=told.state.name, fail_reason=reason,
+    result.update(state=told.state.name, fail_reason=reason, stop=study.stop_requested,
                   peak_memory_mb=told.user_attrs.get(_attrs.PEAK_MEMORY_MB))
     return result

@@ -58,11 +58,21 @@ def open_storage(url: str, *, heartbeat_interval: int, max_retries: int) -> Any:
     - ``journal:PATH``: a ``JournalStorage`` on a journal file (one node, or a
       shared file system with working locks).
 
+    A journal or SQLite file must exist (the study is made first): a worker never
+    creates one.
+
     :raises ConfigError: an unknown scheme or a storage that cannot be opened.
     """
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend, JournalRedisBackend, JournalStorage
 
+    for prefix in ("journal:", "sqlite:///"):  # a worker joins a study; it never makes a file
+        path = url.removeprefix(prefix) if url.startswith(prefix) else None
+        if path and path != ":memory:" and not os.path.isfile(path):
+            raise ConfigError(
+                f"--storage {url!r}: no file at {path}; create the study there first "
+                "(optuna.create_study(study_name=..., storage=...))"
+            )
     try:
         if url.startswith("journal:"):
             return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
@@ -86,37 +96,69 @@ def open_storage(url: str, *, heartbeat_interval: int, max_retries: int) -> Any:
     )
 
 
+def _import_attribute(path: str, option: str, form: str) -> Any:
+    """The attribute named by ``"package.module:name"`` (dotted names allowed), or ``None``.
+
+    :raises ConfigError: a malformed path or a module that does not import.
+    """
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(f"{option} must be {form}, got {path!r}")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as 'python -m' would: modules of the working folder
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(f"cannot import {option.lstrip('-')} module {module_name!r}: "
+                          f"{one_line(exc)}") from None
+    value: Any = module
+    for part in attribute.split("."):
+        value = getattr(value, part, None)
+    return value
+
+
 def load_objective(path: str) -> Callable[..., Any]:
     """Import ``"package.module:function"``.
 
     :raises ConfigError: a malformed path, a module that does not import, or a
         missing or non-callable attribute.
     """
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise ConfigError(f"--objective must be module:function, got {path!r}")
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # as 'python -m' would: modules of the working folder
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ConfigError(f"cannot import objective module {module_name!r}: "
-                          f"{one_line(exc)}") from None
-    value: Any = module
-    for part in attribute.split("."):
-        value = getattr(value, part, None)
+    value = _import_attribute(path, "--objective", "module:function")
+    module_name = path.partition(":")[0]
     if not callable(value):
         raise ConfigError(f"{path!r} is not a callable in module {module_name!r}")
     return value  # type: ignore[no-any-return]
 
 
-def load_shared_study(storage: Any, study_name: str, sampler: HardwareAwareSampler) -> Any:
-    """The study named ``study_name`` in ``storage``.
+def load_pruner(path: str) -> optuna.pruners.BasePruner:
+    """The pruner named by ``"package.module:name"``: a pruner, or a class or function
+    that makes one with no arguments (``optuna.pruners:NopPruner``).
+
+    :raises ConfigError: a malformed path, an unimportable module, or no pruner there.
+    """
+    value = _import_attribute(path, "--pruner", "module:name")
+    if callable(value) and not isinstance(value, optuna.pruners.BasePruner):
+        try:
+            value = value()
+        except Exception as exc:
+            raise ConfigError(f"--pruner {path!r}: calling it failed: {one_line(exc)}") from None
+    if not isinstance(value, optuna.pruners.BasePruner):
+        raise ConfigError(
+            f"--pruner {path!r} is not an optuna pruner, nor a class or function making one "
+            "with no arguments"
+        )
+    return value
+
+
+def load_shared_study(storage: Any, study_name: str, sampler: HardwareAwareSampler,
+                      pruner: optuna.pruners.BasePruner | None = None) -> Any:
+    """The study named ``study_name`` in ``storage``, with ``sampler`` and ``pruner``.
 
     :raises ConfigError: no such study (the message lists the known names).
     """
     try:
-        return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+        return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
+                                 pruner=pruner)
     except KeyError:
         try:
             names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
@@ -143,6 +185,7 @@ def run_node(
     trial_timeout: TrialTimeout = None,
     heartbeat_interval: int = DEFAULT_HEARTBEAT_S,
     progress: Callable[[int, Summary], None] | None = None,
+    pruner: str | optuna.pruners.BasePruner | None = None,
 ) -> Summary:
     """Join a shared study with this node's devices until its trial budget is reached.
 
@@ -157,6 +200,9 @@ def run_node(
 
     Blocks; returns what this node did. Ctrl-C/SIGTERM: see ``optimize``.
 
+    :param pruner: the study's pruner in this node's workers (optuna keeps no
+        pruner in the storage): a pruner, ``"module:name"`` (see
+        :func:`load_pruner`) or ``None`` (optuna's default, ``MedianPruner``).
     :param progress: called after each trial this node ends with the number of
         the study's trials that have ended on any node (retries not counted
         again; one read of the study's trials each time) and this node's
@@ -171,11 +217,12 @@ def run_node(
     check_count("heartbeat_interval", heartbeat_interval, low=1, allow_none=False)
     function = load_objective(objective) if isinstance(objective, str) else objective
     check_picklable(function)
+    chosen = load_pruner(pruner) if isinstance(pruner, str) else pruner
     resolved = resolve_devices(devices)
     opened = open_storage(storage, heartbeat_interval=heartbeat_interval,
                           max_retries=max_retries)
     sampler = HardwareAwareSampler(seed=seed)
-    study = load_shared_study(opened, study_name, sampler)
+    study = load_shared_study(opened, study_name, sampler, chosen)
     pool = DevicePool(resolved)
     name = node or node_name(resolved)
     _log.info("node %s joins study %r with %d devices", name, study_name, len(resolved))

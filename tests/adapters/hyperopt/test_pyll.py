@@ -53,6 +53,17 @@ def test_space_without_choice_is_one_subspace() -> None:
     assert read_space({"x": hp.uniform("x", 0, 1)}).switches == {}
 
 
+def test_a_parameter_used_in_a_branch_and_outside_is_one_unconditional_parameter() -> None:
+    lr = hp.loguniform("lr", -5, 0)
+    space = {"opt": hp.choice("opt", [{"t": "sgd", "lr": lr},
+                                      {"t": "adam", "b": hp.uniform("b", 0, 1)}]),
+             "sched_lr": lr}
+    subspaces = {s.key: s.params for s in branching(space).subspaces}
+    assert set(subspaces) == {"opt=sgd", "opt=adam"}
+    assert set(subspaces["opt=sgd"]) == {"lr"}
+    assert set(subspaces["opt=adam"]) == {"lr", "b"}
+
+
 def test_fixed_branch_only_samples_that_branch() -> None:
     from hwaware_hyperopt._pyll import fix_branches
 

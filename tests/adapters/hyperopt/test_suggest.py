@@ -61,6 +61,16 @@ def test_tpe_inside_branch_keeps_documents_consistent() -> None:
     assert best["m"] == 0 and abs(best["x"] - 0.3) < 0.2
 
 
+@pytest.mark.parametrize("constant", [None, 1, "off"])
+def test_a_constant_option_is_a_branch_like_any_other(constant: object) -> None:
+    trials = Trials()
+    space = hp.choice("reg", [constant, {"l2": hp.loguniform("l2", -5, 0)}])
+    best = fmin(lambda p: 0.5 if p == constant else p["l2"], space, algo=suggest, max_evals=12,
+                trials=trials, rstate=np.random.default_rng(1), show_progressbar=False)
+    assert len(_counts(trials)) == 2  # both options tried (a string option names its key)
+    assert best["reg"] == 1
+
+
 def test_numpy_scalars_in_existing_documents() -> None:
     points = [{"m": np.int64(0), "x": np.float64(0.5)}, {"m": np.int64(1), "y": np.float64(0.1)}]
     trials = generate_trials_to_calculate(points)

@@ -131,6 +131,8 @@ def test_invalid_settings_are_reported() -> None:
         HardwareAwareTrials(devices=cpus(1), timeout_per_trial={"model=mlp": -1}).slots()
     with pytest.raises(ConfigError, match="timeout_per_trial must be None, a number"):
         HardwareAwareTrials(devices=cpus(1), timeout_per_trial="1h").slots()
+    with pytest.raises(ConfigError, match=r"executor 'dask' cannot be built from its name"):
+        HardwareAwareTrials(devices=cpus(1), executor="dask").executor_object()
     with pytest.raises(ConfigError, match="pass_expr_memo_ctrl"):
         HardwareAwareTrials(devices=cpus(1)).fmin(_objectives.square, SPACE,
                                                   pass_expr_memo_ctrl=True)
@@ -185,3 +187,22 @@ def test_registered_components() -> None:
     trials = load("trials", "hwaware", framework="hyperopt", devices=cpus(2), parallelism=2)
     assert isinstance(trials, HardwareAwareTrials) and trials.slots() == 2
     assert load("algo", "hwaware", framework="hyperopt") is suggest
+
+
+def test_dropping_the_trials_object_ends_the_workers_it_started() -> None:
+    # One HardwareAwareTrials per fmin in a loop (one per CV fold, say) must not pile up
+    # idle workers until the interpreter exits.
+    import gc
+
+    import psutil
+
+    from tests._procs import stray_children
+
+    baseline = {p.pid for p in psutil.Process().children(recursive=True)}
+    for _ in range(3):
+        trials = HardwareAwareTrials(devices=cpus(2, name="dropped"))
+        _run(trials, space={"x": hp.uniform("x", -1, 1), "sleep": 0.0}, max_evals=4)
+        assert len(stray_children(baseline)) == 2  # its two workers, idle
+        del trials
+        gc.collect()
+        assert stray_children(baseline) == []  # (waits for workers leaving, as exit would)

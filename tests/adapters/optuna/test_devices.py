@@ -68,6 +68,9 @@ def test_cuda_ordinal_rules() -> None:
     mig = Device(id="mig:0.1", kind="mig", name="A100 MIG", uuid="MIG-x", host="node")
     with pytest.raises(ConfigError, match="MIG instance"):
         cuda_ordinal(mig, None)
+    with pytest.raises(ConfigError, match="MIG instance"):
+        cuda_ordinal(mig, "MIG-other")
+    assert cuda_ordinal(mig, "MIG-x") == 0  # a worker pinned to the instance
 
 
 def test_torch_device_for_never_maps_another_hosts_gpu_to_a_local_one(

@@ -42,9 +42,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    "signals", [(signal.SIGTERM,), (signal.SIGINT,), (signal.SIGINT, signal.SIGINT)],
+    ids=["sigterm", "ctrl-c", "ctrl-c twice"],
+)
 def test_a_signal_kills_every_worker_and_fails_running_trials(
-    tmp_path: Path, signum: int
+    tmp_path: Path, signals: tuple[int, ...]
 ) -> None:
     (tmp_path / "devices.toml").write_text(
         'remote_devices = "simulate"\n[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\n'
@@ -60,7 +63,9 @@ def test_a_signal_kills_every_worker_and_fails_running_trials(
         time.sleep(0.1)
     pids = [int(p) for p in pids_file.read_text().split()]
     assert len(pids) == 2
-    parent.send_signal(signum)
+    for signum in signals:  # a second Ctrl-C lands while the first one is cleaning up
+        parent.send_signal(signum)
+        time.sleep(0.01)
     assert parent.wait(timeout=30) != 0
     assert not [pid for pid in pids if _alive(pid)]
     storage = JournalStorage(JournalFileBackend(str(tmp_path / "journal.log")))

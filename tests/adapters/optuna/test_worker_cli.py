@@ -26,6 +26,8 @@ def sqlite_url(tmp_path: Path) -> str:
         (None, "known", "no_such_module_xyz:f", "cannot import objective module"),
         (None, "known", "math", "must be module:function"),
         (None, "known", "math:nothing_here", "is not a callable"),
+        ("sqlite:////nonexistent/x.db", "known", "math:sqrt", "no file at /nonexistent/x.db"),
+        ("journal:/nonexistent/j.log", "known", "math:sqrt", "no file at /nonexistent/j.log"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -57,3 +59,12 @@ def test_trial_timeout_is_seconds_or_pairs_per_subspace(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "KEY:SECONDS pairs like 'model=mlp:600,*:60'" in err and err.count("\n") == 1
+
+
+def test_a_bad_pruner_is_one_line_and_exit_2(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["worker", "--storage", sqlite_url, "--study", "known", "--objective",
+                 "math:sqrt", "--n-trials", "1", "--pruner", "math:pi"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--pruner 'math:pi' is not an optuna pruner" in err

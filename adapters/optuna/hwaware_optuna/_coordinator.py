@@ -32,6 +32,7 @@ Then, from the task's :class:`~hwaware_plugins.executors.TaskOutcome`:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -72,6 +73,9 @@ from hwaware_plugins.hardware import Device
 from hwaware_plugins.hardware._pool import DevicePool
 
 _log = logging.getLogger("hwaware_optuna")
+_trial_log = logging.getLogger("optuna.hwaware")
+"""Per-trial lines as ``Study.optimize`` writes them: under optuna's logger, so its
+handler and ``optuna.logging.set_verbosity`` apply."""
 
 MEMORY_HEADROOM = 1.2
 """With memory packing, a trial asks for this times the largest peak memory reported."""
@@ -321,7 +325,7 @@ class Coordinator:
         else:
             self._worker_lost(flight, outcome)
         self._ended()
-        self._call_back(flight.trial_id)
+        self._report(flight.trial_id)
 
     def _stop(self, why: str) -> None:
         if not self._stopped:
@@ -329,17 +333,44 @@ class Coordinator:
                       len(self._in_flight))
         self._stopped = True
 
-    def _call_back(self, trial_id: int) -> None:
-        """Call the callbacks with the ended trial; a ``study.stop()`` there stops the run."""
-        if not self.callbacks:
+    def _report(self, trial_id: int) -> None:
+        """Log the ended trial as ``Study.optimize`` does and call the callbacks with it.
+
+        Cost: one storage read of the trial when either is wanted (and of the best
+        trial for the log line), none otherwise.
+        """
+        logging_on = _trial_log.isEnabledFor(logging.INFO)
+        if not (self.callbacks or logging_on):
             return
+        trial = self._storage.get_trial(trial_id)
+        if logging_on:
+            self._log_trial(trial)
+        if self.callbacks:
+            self._call_back(trial)
+
+    def _log_trial(self, trial: FrozenTrial) -> None:
+        state = trial.state
+        if state == optuna.trial.TrialState.PRUNED:
+            _trial_log.info("Trial %d pruned.", trial.number)
+        elif state == optuna.trial.TrialState.COMPLETE:
+            values = trial.values or []
+            shown = f"value: {values[0]}" if len(values) == 1 else f"values: {values}"
+            best = ""
+            if len(values) == 1:
+                with contextlib.suppress(ValueError):
+                    top = self.study.best_trial
+                    best = f" Best is trial {top.number} with value: {top.value}."
+            _trial_log.info("Trial %d finished with %s and parameters: %s.%s", trial.number,
+                            shown, trial.params, best)
+
+    def _call_back(self, trial: FrozenTrial) -> None:
+        """Call the callbacks with the ended trial; a ``study.stop()`` there stops the run."""
         if self._callback_study is None:
             self._callback_study = StopAwareStudy(
                 study_name=self.study.study_name, storage=self._storage,
                 sampler=self.study.sampler, pruner=self.study.pruner,
             )
         study = self._callback_study
-        trial = self._storage.get_trial(trial_id)
         for callback in self.callbacks:
             callback(study, trial)
         if study.stop_requested:

@@ -153,3 +153,17 @@ def test_hwaware_worker_loads_a_pruner_by_name() -> None:
         load_pruner("math:pi")
     with pytest.raises(ConfigError, match="--pruner must be module:name"):
         load_pruner("NopPruner")
+
+
+def test_each_ended_trial_is_logged_as_study_optimize_logs_it(
+    tmp_path: Path, devices: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    study = _study(tmp_path, devices, pruner=AlwaysPrune())
+    with caplog.at_level("INFO", logger="optuna.hwaware"):
+        optimize(study, reporting, n_trials=2)
+        study.pruner = optuna.pruners.NopPruner()
+        optimize(study, reporting, n_trials=2)
+    lines = sorted(r.getMessage() for r in caplog.records if r.name == "optuna.hwaware")
+    assert lines[:2] == ["Trial 0 pruned.", "Trial 1 pruned."]
+    assert all(" finished with value: " in line and "Best is trial" in line
+               for line in lines[2:]) and len(lines) == 4

@@ -192,6 +192,7 @@ class Coordinator:
         self._backstop_s = backstop(spec.trial_timeout)
         self._stopped = False
         self._callback_study: StopAwareStudy | None = None
+        self._unlogged: list[FrozenTrial | int] = []
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -228,6 +229,7 @@ class Coordinator:
     def _loop(self, executor: LocalExecutor) -> None:
         while True:
             self._fill(executor)
+            self._log_ended()  # after the freed slots have their next trials
             if not self._in_flight:
                 return
             done, _ = wait(list(self._in_flight), timeout=self._wait_s(),
@@ -334,19 +336,25 @@ class Coordinator:
         self._stopped = True
 
     def _report(self, trial_id: int) -> None:
-        """Log the ended trial as ``Study.optimize`` does and call the callbacks with it.
+        """Call the callbacks with the ended trial now (a ``study.stop()`` there must come
+        before the next trial starts) and queue it for :meth:`_log_ended`.
 
-        Cost: one storage read of the trial when either is wanted (and of the best
-        trial for the log line), none otherwise.
+        Cost: one storage read of the trial with callbacks; none here without.
         """
-        logging_on = _trial_log.isEnabledFor(logging.INFO)
-        if not (self.callbacks or logging_on):
-            return
-        trial = self._storage.get_trial(trial_id)
-        if logging_on:
-            self._log_trial(trial)
+        ended: FrozenTrial | int = trial_id
         if self.callbacks:
+            trial = self._storage.get_trial(trial_id)
             self._call_back(trial)
+            ended = trial
+        if _trial_log.isEnabledFor(logging.INFO):
+            self._unlogged.append(ended)
+
+    def _log_ended(self) -> None:
+        """Log the ended trials as ``Study.optimize`` does (a read of each, and of the best)."""
+        for ended in self._unlogged:
+            trial = self._storage.get_trial(ended) if isinstance(ended, int) else ended
+            self._log_trial(trial)
+        self._unlogged.clear()
 
     def _log_trial(self, trial: FrozenTrial) -> None:
         state = trial.state

@@ -88,10 +88,17 @@ def run(args: argparse.Namespace) -> int:
         return _run_suite(args, names)
     if not args.table or not args.devices:
         raise ConfigError("give --table and --devices (or --suite for the packaged suite)")
+    _check_output(args.json_out, "--json")
+    _check_output(args.svg, "--svg")
     report = _simulate(args, names, args.table, args.devices, label="simulating")
     _print_report(report)
+    _judge(report)
+    rows = _verdict_rows(os.path.basename(str(args.table)), report)
+    if rows:
+        _print_verdicts(rows, args.targets)
+    _print_violations({"": report["limit_violations"]}, names)
     if args.json_out:
-        _write(args.json_out, json.dumps(report, indent=2) + "\n")
+        _write(args.json_out, _json(report))
     if args.svg:
         from hwaware_plugins.reporting import best_loss_chart
 
@@ -99,10 +106,88 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output(path: str | None, option: str, *, folder: bool = False) -> None:
+    """Refuse an output path that cannot be written before anything is simulated."""
+    if not path:
+        return
+    if folder:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{option} {path}: cannot make that folder ({exc.strerror})") \
+                from None
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: not a file that can be written here")
+
+
+def _judge(report: dict[str, Any]) -> None:
+    from hwaware_plugins.simulation._verdict import limit_violations, verdicts
+
+    report["verdicts"] = verdicts(report)
+    report["limit_violations"] = limit_violations(report)
+
+
+def _json(report: Any) -> str:
+    """The report as strict JSON: a value that is not finite is written as ``null``."""
+    return json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _verdict_rows(label: str, report: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        {
+            "entry": label,
+            "vs": baseline,
+            "hwaware": f"{v['hwaware']:.3g}x",
+            "oracle": f"{_fmt(v['oracle'])}x",
+            "asked": f">={v['bound']:.3g}x",
+            "worst target": f"{v['worst_target']:.3g}x",
+            "regret": f"{_fmt(v['regret'])}x",
+            "holds": "yes" if v["ok"] else "NO",
+        }
+        for baseline, v in report["verdicts"].items()
+    ]
+
+
+def _print_verdicts(rows: list[dict[str, str]], targets: str) -> None:
+    columns = ["entry", "vs", "hwaware", "oracle", "asked", "worst target", "regret", "holds"]
+    print(format_table(rows, columns))
+    held = sum(r["holds"] == "yes" for r in rows)
+    print(
+        f"time to target: geometric mean over {targets}; asked: 1.5x, or sqrt(oracle) "
+        f"where the oracle gains < 2.25x; holds on {held}/{len(rows)}"
+    )
+
+
+def _print_violations(violations: dict[str, list[str]], names: list[str]) -> None:
+    """Say where the oracle is not the limit (its figures are then not a bound)."""
+    broken = {k: lines for k, lines in violations.items() if lines}
+    if "oracle" in names:
+        print(
+            "oracle is the limit (soonest at every target, least regret) on "
+            f"{len(violations) - len(broken)}/{len(violations)} "
+            f"{'entries' if len(violations) > 1 else 'entry'}"
+        )
+    for label, lines in broken.items():
+        print(f"  {label + ': ' if label else ''}" + "; ".join(lines))
+
+
 def _simulate(
     args: argparse.Namespace, names: list[str], table_path: Any, devices_path: Any, *, label: str
 ) -> dict[str, Any]:
     from hwaware_plugins.simulation import load_devices, load_table, run_benchmark
+    from hwaware_plugins.simulation._benchmark import shown_source
 
     table = load_table(table_path)
     devices = load_devices(devices_path)
@@ -114,7 +199,7 @@ def _simulate(
         bar.update(note=f"{name} seed {seed + 1}/{args.seeds} done")
 
     with bar:
-        return run_benchmark(
+        report = run_benchmark(
             table,
             devices,
             workers=args.workers,
@@ -126,6 +211,9 @@ def _simulate(
             jobs=args.jobs,
             progress=progress,
         )
+    report["settings"]["devices"] = shown_source(str(devices_path))
+    report["settings"]["schedulers"] = list(names)
+    return report
 
 
 def _fmt(value: float | None, spec: str = ".3g") -> str:
@@ -149,7 +237,7 @@ def _print_report(report: dict[str, Any]) -> None:
         per = ", ".join(f"{k} {_fmt(v)}x" for k, v in r.get("targets", {}).items())
         print(
             f"{name}: time to target {_fmt(r.get('time_to_target_gmean'))}x (gmean; {per}), "
-            f"regret {_fmt(r.get('regret_auc'))}x, models per hour {r['models_per_hour']:.3g}x"
+            f"regret {_fmt(r.get('regret_auc'))}x, models per hour {_fmt(r['models_per_hour'])}x"
         )
     for name, r in report.get("limit", {}).items():
         print(f"limit {name}: time to target {_fmt(r.get('time_to_target_gmean'))}x (gmean)")
@@ -163,8 +251,6 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def _run_suite(args: argparse.Namespace, names: list[str]) -> int:
-    from hwaware_plugins.simulation._verdict import limit_violations, verdicts
-
     try:
         from hwaware_plugins.simulation._suite import suite_entries
     except ImportError:  # pragma: no cover - the registry ships with the package data
@@ -176,6 +262,8 @@ def _run_suite(args: argparse.Namespace, names: list[str]) -> int:
         tables=None if args.suite_tables is None else _names(args.suite_tables),
         pools=None if args.suite_pools is None else _names(args.suite_pools),
     )
+    _check_output(args.json_out, "--json")
+    _check_output(args.svg, "--svg", folder=True)
     reports: dict[str, Any] = {}
     rows = []
     for number, entry in enumerate(entries, start=1):
@@ -186,48 +274,21 @@ def _run_suite(args: argparse.Namespace, names: list[str]) -> int:
             entry.pool_path,
             label=f"{entry.label} ({number}/{len(entries)})",
         )
-        report["verdicts"] = verdicts(report)
-        report["limit_violations"] = limit_violations(report)
+        _judge(report)
         reports[entry.label] = report
-        for baseline, v in report["verdicts"].items():
-            rows.append(
-                {
-                    "entry": entry.label,
-                    "vs": baseline,
-                    "hwaware": f"{v['hwaware']:.3g}x",
-                    "oracle": f"{_fmt(v['oracle'])}x",
-                    "asked": f">={v['bound']:.3g}x",
-                    "worst target": f"{v['worst_target']:.3g}x",
-                    "regret": f"{_fmt(v['regret'])}x",
-                    "holds": "yes" if v["ok"] else "NO",
-                }
-            )
+        rows.extend(_verdict_rows(entry.label, report))
         if args.svg:
             from hwaware_plugins.reporting import best_loss_chart
 
-            os.makedirs(args.svg, exist_ok=True)
             title = f"{entry.label}: median best loss, {args.seeds} seeds"
             _write(
                 os.path.join(args.svg, f"{entry.label}.svg"), best_loss_chart(report, title=title)
             )
-    columns = ["entry", "vs", "hwaware", "oracle", "asked", "worst target", "regret", "holds"]
     if rows:
-        print(format_table(rows, columns))
-        held = sum(r["holds"] == "yes" for r in rows)
-        print(
-            f"time to target: geometric mean over {args.targets}; asked: 1.5x, or sqrt(oracle) "
-            f"where the oracle gains < 2.25x; holds on {held}/{len(rows)}"
-        )
-        broken = {k: r["limit_violations"] for k, r in reports.items() if r["limit_violations"]}
-        if "oracle" in names:
-            print(
-                "oracle is the limit (soonest at every target, least regret) on "
-                f"{len(reports) - len(broken)}/{len(reports)} entries"
-            )
-        for label, lines in broken.items():
-            print(f"  {label}: " + "; ".join(lines))
+        _print_verdicts(rows, args.targets)
+        _print_violations({k: r["limit_violations"] for k, r in reports.items()}, names)
     if args.json_out:
-        _write(args.json_out, json.dumps(reports, indent=2) + "\n")
+        _write(args.json_out, _json(reports))
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,7 +124,12 @@ def run(args: argparse.Namespace) -> int:
     if rows:
         print(format_table(rows, _COLUMNS))
     dead = sum(1 for lease in leases if not lease.alive)
-    hint = f" ({dead} of dead holders: hwaware leases --clear-dead)" if dead else ""
+    again = "hwaware leases --clear-dead"
+    if args.state_dir:
+        again += f" --state-dir {shlex.quote(str(args.state_dir))}"
+    if args.pool:
+        again += f" --pool {shlex.quote(str(args.pool))}"
+    hint = f" ({dead} of dead holders: {again})" if dead else ""
     print(f"{len(rows)} lease{'s' * (len(rows) != 1)} held in {len(names)} "
           f"pool{'s' * (len(names) != 1)} under {state_dir}{hint}")  # fmt: skip
     return 0

@@ -97,6 +97,11 @@ def _text(entry: Mapping[str, Any], key: str, default: str | None) -> str | None
     return value.strip()
 
 
+MAX_PER_ENTRY = 100_000
+"""The largest ``count``, ``slots`` or ``cores`` one entry may declare (a typo's extra
+zeros would otherwise build millions of devices)."""
+
+
 def _int_at_least(entry: Mapping[str, Any], key: str, default: int | None, low: int) -> int | None:
     value = entry.get(key, default)
     if value is None:
@@ -105,6 +110,8 @@ def _int_at_least(entry: Mapping[str, Any], key: str, default: int | None, low: 
         raise _EntryError(f"{key!r} must be an integer, got {value!r}")
     if value < low:
         raise _EntryError(f"{key!r} must be at least {low}, got {value}")
+    if value > MAX_PER_ENTRY:
+        raise _EntryError(f"{key!r} must be at most {MAX_PER_ENTRY}, got {value}")
     return int(value)
 
 

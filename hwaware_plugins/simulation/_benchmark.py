@@ -66,11 +66,11 @@ def summarize(
     ``regret_auc``: median of ``regrets`` (already normalised).
     """
     hours = [_hours(run, target) for run in runs]
-    best = [float(run.loss.min()) if len(run) else math.nan for run in runs]
+    best = statistics.median(float(run.loss.min()) if len(run) else math.inf for run in runs)
     out: dict[str, Any] = {
         "models_per_hour": statistics.median(models_per_hour(r) for r in runs),
         "hours_to_target": statistics.median(h for h, _ in hours),
-        "best_loss": statistics.median(best),
+        "best_loss": best if math.isfinite(best) else None,  # None: the median run ended none
         "reached_target_fraction": sum(ok for _, ok in hours) / len(runs),
         "median_trials": statistics.median(len(r) for r in runs),
     }
@@ -103,12 +103,16 @@ def ratios(ours: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
     (their geometric mean) and ``regret_auc`` (baseline regret / ours).
     """
     ours_loss, base_loss = ours["best_loss"], baseline["best_loss"]
-    if ours_loss == 0:
-        loss_ratio: float | None = 1.0 if base_loss == 0 else None
+    loss_ratio: float | None
+    if ours_loss is None or base_loss is None:
+        loss_ratio = None
+    elif ours_loss == 0:
+        loss_ratio = 1.0 if base_loss == 0 else None
     else:
         loss_ratio = base_loss / ours_loss
+    base_rate = baseline["models_per_hour"]
     out: dict[str, Any] = {
-        "models_per_hour": ours["models_per_hour"] / baseline["models_per_hour"],
+        "models_per_hour": ours["models_per_hour"] / base_rate if base_rate > 0 else None,
         "time_to_target": baseline["hours_to_target"] / ours["hours_to_target"],
         "best_loss": loss_ratio,
     }

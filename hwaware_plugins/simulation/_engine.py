@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwaware_plugins.errors import HwawareError
+from hwaware_plugins.errors import ConfigError, HwawareError
 from hwaware_plugins.hardware._device import Device
 from hwaware_plugins.scheduling._base import Scheduler, SubspaceInfo
 from hwaware_plugins.scheduling._history import History
@@ -62,6 +62,11 @@ class _RowSampler:
         return buffer.pop()
 
 
+MAX_TRIALS = 200_000
+"""Trials one simulated run may finish before its budget; past it the run stops with an
+error (a subspace far cheaper than the budget, or a runtime too small to move the clock)."""
+
+
 def simulate(
     table: TrialTable,
     slots: Sequence[Device],
@@ -81,6 +86,8 @@ def simulate(
     is told the per-family speedups and, through its ``reveal`` method, the
     table's losses and runtimes, row by row; every other one learns from the history.
     Cost: O(trials x (scheduler decision + log slots)).
+
+    :raises ConfigError: the run finished :data:`MAX_TRIALS` trials before the budget.
     """
     subs = table.subspaces
     infos = list(infos) if infos is not None else table.subspace_infos()
@@ -136,6 +143,14 @@ def simulate(
         losses.append(loss)
         done_subspaces.append(subs[si].key)
         done_classes.append(classes[slot])
+        if len(ends) >= MAX_TRIALS:
+            cheapest = min(subs, key=lambda s: float(s.runtimes.min()))
+            raise ConfigError(
+                f"scheduler {scheduler.name!r} finished {MAX_TRIALS:,} trials after "
+                f"{end:.3g} of {budget_s:.3g} virtual seconds: subspace {cheapest.key!r} takes "
+                f"{float(cheapest.runtimes.min()):.3g} s; lower --budget-hours or check the "
+                "table's runtime_s"
+            )
         launch(slot, end)
     return RunResult(
         scheduler=scheduler.name,

@@ -118,43 +118,60 @@ def _param(text: str) -> Any:
 def load_table(path: str | os.PathLike[str]) -> TrialTable:
     """Read a trial table CSV.
 
-    :raises ConfigError: missing file, missing column, empty table, a
-        non-finite loss, a runtime <= 0, or a subspace with two families;
-        the message names the file and line.
+    UTF-8, with or without a byte-order mark (a spreadsheet's "CSV UTF-8").
+
+    :raises ConfigError: missing file, missing or repeated column, empty table,
+        a non-finite loss, a runtime <= 0, a subspace with two families, or a
+        file that is not UTF-8 CSV; the message names the file and line.
     """
     source = os.fspath(path)
     try:
-        handle = open(source, newline="", encoding="utf-8")  # noqa: SIM115
+        handle = open(source, newline="", encoding="utf-8-sig")  # noqa: SIM115
     except OSError as exc:
         raise ConfigError(f"cannot read trial table {source}: {exc.strerror}") from None
-    grouped: dict[str, tuple[str, list[float], list[float], list[dict[str, Any]]]] = {}
     with handle:
         reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-        if missing:
+        try:
+            return _read_rows(reader, source)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not UTF-8 text ({exc}); save it as UTF-8 CSV") \
+                from None
+        except csv.Error as exc:
+            raise ConfigError(f"{source}:{reader.line_num}: not a CSV trial table ({exc})") \
+                from None
+
+
+def _read_rows(reader: csv.DictReader[str], source: str) -> TrialTable:
+    """The table from a CSV reader (see :func:`load_table`)."""
+    grouped: dict[str, tuple[str, list[float], list[float], list[dict[str, Any]]]] = {}
+    columns = reader.fieldnames or []
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ConfigError(f"{source}: column(s) {', '.join(repeated)} appear more than once")
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise ConfigError(
+            f"{source}: missing column(s) {', '.join(missing)}; a trial table needs "
+            f"{', '.join(REQUIRED_COLUMNS)} plus parameter columns"
+        )
+    param_columns = [c for c in columns if c not in NON_PARAM_COLUMNS]
+    for line, row in enumerate(reader, start=2):
+        where = f"{source}:{line}"
+        key, family = (row.get("subspace") or "").strip(), (row.get("family") or "").strip()
+        if not key or not family:
+            raise ConfigError(f"{where}: subspace and family must not be empty")
+        loss = _number(row.get("loss") or "", "loss", where)
+        runtime = _number(row.get("runtime_s") or "", "runtime_s", where)
+        if runtime <= 0:
+            raise ConfigError(f"{where}: runtime_s must be > 0, got {runtime}")
+        entry = grouped.setdefault(key, (family, [], [], []))
+        if entry[0] != family:
             raise ConfigError(
-                f"{source}: missing column(s) {', '.join(missing)}; a trial table needs "
-                f"{', '.join(REQUIRED_COLUMNS)} plus parameter columns"
+                f"{where}: subspace {key!r} has family {family!r} here but {entry[0]!r} before"
             )
-        param_columns = [c for c in columns if c not in NON_PARAM_COLUMNS]
-        for line, row in enumerate(reader, start=2):
-            where = f"{source}:{line}"
-            key, family = (row.get("subspace") or "").strip(), (row.get("family") or "").strip()
-            if not key or not family:
-                raise ConfigError(f"{where}: subspace and family must not be empty")
-            loss = _number(row.get("loss") or "", "loss", where)
-            runtime = _number(row.get("runtime_s") or "", "runtime_s", where)
-            if runtime <= 0:
-                raise ConfigError(f"{where}: runtime_s must be > 0, got {runtime}")
-            entry = grouped.setdefault(key, (family, [], [], []))
-            if entry[0] != family:
-                raise ConfigError(
-                    f"{where}: subspace {key!r} has family {family!r} here but {entry[0]!r} before"
-                )
-            entry[1].append(loss)
-            entry[2].append(runtime)
-            entry[3].append({c: _param(row[c]) for c in param_columns if (row.get(c) or "") != ""})
+        entry[1].append(loss)
+        entry[2].append(runtime)
+        entry[3].append({c: _param(row[c]) for c in param_columns if (row.get(c) or "") != ""})
     if not grouped:
         raise ConfigError(f"{source}: the trial table has no rows")
     return TrialTable(

@@ -108,3 +108,47 @@ def test_missing_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "cannot read trial table" in capsys.readouterr().err
     assert main(["bench", "scheduler", "--table", str(tmp_path / "no.csv")]) == 2
     assert "give --table and --devices" in capsys.readouterr().err
+
+
+def test_one_table_gets_the_rule_and_the_oracle_check_too(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table, devices = files
+    out = tmp_path / "out.json"
+    argv = ["-q", "bench", "scheduler", "--table", str(table), "--devices", str(devices)]
+    argv += ["--workers", "8", "--seeds", "1", "--budget-hours", "0.001", "--json", str(out)]
+    assert main([*argv, "--schedulers", "random,oracle,hwaware"]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["verdicts"]) == {"random"}
+    assert isinstance(report["limit_violations"], list)
+    assert report["settings"]["devices"] == str(devices)
+    assert report["settings"]["schedulers"] == ["random", "oracle", "hwaware"]
+    printed = capsys.readouterr().out
+    assert "holds on" in printed and "oracle is the limit" in printed
+
+
+def test_a_run_that_ends_no_trial_is_reported_not_a_traceback(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table, devices = files
+    out = tmp_path / "out.json"
+    argv = ["-q", "bench", "scheduler", "--table", str(table), "--devices", str(devices)]
+    argv += ["--seeds", "1", "--budget-hours", "1e-9", "--schedulers", "random,hwaware"]
+    assert main([*argv, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())  # strict JSON: no NaN
+    assert report["schedulers"]["random"]["best_loss"] is None
+    assert report["ratios"]["hwaware_vs_random"]["models_per_hour"] is None
+    assert "(not reached)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("suite", [False, True])
+def test_an_output_that_cannot_be_written_is_refused_before_simulating(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], suite: bool
+) -> None:
+    table, devices = files
+    argv = ["-q", "bench", "scheduler", "--seeds", "1", "--schedulers", "random"]
+    argv += ["--suite"] if suite else ["--table", str(table), "--devices", str(devices)]
+    assert main([*argv, "--json", str(tmp_path / "no" / "such" / "out.json")]) == 2
+    assert "--json" in capsys.readouterr().err
+    assert main([*argv, "--svg", str(table) + ("" if suite else "/x.svg")]) == 2
+    assert "--svg" in capsys.readouterr().err

@@ -57,7 +57,8 @@ def test_shows_live_and_dead_holders(state: Path, capsys: pytest.CaptureFixture[
     assert main(["leases", "--state-dir", str(state)]) == 0
     text = capsys.readouterr().out
     assert "study-a" in text and "trial 7" in text and "trial 8" in text
-    assert "2 leases held in 1 pool" in text and "1 of dead holders" in text
+    assert "2 leases held in 1 pool" in text
+    assert f"1 of dead holders: hwaware leases --clear-dead --state-dir {state})" in text
     rows = _rows(capsys, "--state-dir", str(state))
     assert sorted((r["label"], r["holder"]) for r in rows) == [
         ("trial 7", "dead"), ("trial 8", "alive")

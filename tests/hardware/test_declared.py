@@ -94,6 +94,7 @@ GPU = 'kind = "gpu"\nname = "A100"\nmemory_gb = 40\n'
         (f"[[device]]\n{GPU}count = true", "'count' must be an integer"),
         (f"[[device]]\n{GPU}count = 0", "'count' must be at least 1"),
         (f"[[device]]\n{GPU}count = -2", "'count' must be at least 1"),
+        (f"[[device]]\n{GPU}count = 1000000000", "'count' must be at most 100000"),
         ("[[device]]\nkind = 'gpu'\nname = 'A'\nmemory_gb = -1", "must not be negative"),
         ("[[device]]\nkind = 'gpu'\nname = 'A'\nmemory_gb = '40'", "'memory_gb' must be a finite"),
         ("[[device]]\nkind = 'gpu'\nname = 'A'\nmemory_gb = nan", "'memory_gb' must be a finite"),

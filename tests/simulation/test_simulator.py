@@ -41,11 +41,20 @@ def test_table_loads_and_infers_complexity(table_path: Path) -> None:
         ("subspace,family,loss,runtime_s\na,svm,0.1,0\n", ":2: runtime_s must be > 0"),
         ("subspace,family,loss,runtime_s\na,svm,nan,1\n", "must be finite"),
         ("subspace,family,loss,runtime_s\na,svm,0.1,1\na,mlp,0.1,1\n", "family"),
+        ("subspace,family,loss,loss,runtime_s\na,svm,0.1,0.2,1\n", "loss appear more than once"),
+        ("subspace,family,loss,runtime_s\nb\xe9ta,svm,0.1,1\n".encode("latin-1"),
+         "not UTF-8 text"),
+        (b"\x80\x81\x00binary", "not UTF-8 text"),
+        ("subspace,family,loss,runtime_s\na,svm,0.1," + "9" * 200_000 + "\n",
+         "field larger than field limit"),
     ],
 )
-def test_bad_tables_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
+def test_bad_tables_are_one_line_errors(tmp_path: Path, text: str | bytes, message: str) -> None:
     path = tmp_path / "bad.csv"
-    path.write_text(text)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_table(path)
     with pytest.raises(ConfigError, match="cannot read"):
@@ -163,3 +172,24 @@ def test_benchmark_report(table_path: Path, devices_path: Path) -> None:
         assert ceiling >= 1.0
     assert set(report["schedulers"]["fcfs"]) >= {"models_per_hour", "hours_to_target", "best_loss"}
     assert len(report["curves"]["hours"]) == len(report["curves"]["hwaware"])
+
+
+def test_a_table_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_text("subspace,family,loss,runtime_s\na,svm,0.1,1\n", encoding="utf-8-sig")
+    assert [s.key for s in load_table(path).subspaces] == ["a"]
+
+
+def test_a_runtime_too_small_to_move_the_clock_stops_the_run_with_its_cause(
+    tmp_path: Path, devices_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hwaware_plugins.simulation import _engine
+
+    monkeypatch.setattr(_engine, "MAX_TRIALS", 2_000)  # the same stop, sooner
+    path = tmp_path / "tiny.csv"
+    path.write_text("subspace,family,loss,runtime_s\na,f1,0.1,1e-320\na,f1,0.2,1e-320\n")
+    slots = build_slots(load_devices(devices_path))
+    cause = r"finished 2,000 trials .* subspace 'a' takes 1e-320 s; lower --budget-hours"
+    with pytest.raises(ConfigError, match=cause):
+        simulate(load_table(path), slots, load("scheduler", "random", seed=0), budget_s=10.0,
+                 seed=0)

@@ -179,9 +179,12 @@ class _Loop:
         _log.error("trial %s failed: %s", doc["tid"], message)
         if not self.catch and self.error is None:
             own = rebuild(raised) if raised is not None else None
+            # catch_eval_exceptions=True would only record the same failure for every trial
+            # when the objective itself cannot reach a worker.
+            hint = "" if message.startswith(TaskSerializationError.__name__) else (
+                " (pass catch_eval_exceptions=True to record failures and go on)")
             self.error = own if own is not None else TrialFailedError(
-                f"trial {doc['tid']} failed: {message} (pass catch_eval_exceptions=True "
-                "to record failures and go on)", traceback,
+                f"trial {doc['tid']} failed: {message}{hint}", traceback,
             )
 
     def next_finished(self, wait_s: float) -> Future[Any] | None:

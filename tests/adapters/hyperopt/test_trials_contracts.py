@@ -122,6 +122,26 @@ def test_an_exception_that_cannot_travel_is_named_in_trial_failed_error(
         _run(trials, _objectives.raises_unpicklable, max_evals=3)
 
 
+def test_an_objective_that_cannot_reach_a_worker_gets_no_catch_advice(
+    make_executor: Make
+) -> None:
+    import threading
+
+    lock = threading.Lock()
+
+    def holds_a_lock(point: dict[str, Any]) -> float:
+        with lock:
+            return 0.0
+
+    trials = HardwareAwareTrials(executor=make_executor())
+    with pytest.raises(TrialFailedError, match=r"TaskSerializationError: .* not picklable") as info:
+        _run(trials, holds_a_lock, max_evals=3)
+    assert "catch_eval_exceptions" not in str(info.value)
+    with pytest.raises(TrialFailedError, match=r"catch_eval_exceptions=True to record"):
+        _run(HardwareAwareTrials(executor=make_executor()), _objectives.raises_unpicklable,
+             max_evals=3)
+
+
 def test_every_trial_failed_raises_all_trials_failed_with_the_first_error(
     make_executor: Make
 ) -> None:

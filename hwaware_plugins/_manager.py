@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import warnings
 from collections.abc import Iterable
+from importlib import metadata
 from types import ModuleType
 from typing import Any, cast
 
@@ -19,7 +21,7 @@ import pluggy
 from hwaware_plugins import hookspecs
 from hwaware_plugins._components import Component
 from hwaware_plugins._forksafe import fork_safe
-from hwaware_plugins.errors import PluginError, UnknownComponentError
+from hwaware_plugins.errors import BrokenPluginWarning, PluginError, UnknownComponentError
 
 _log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ def _new_manager(load_entry_points: bool) -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     if load_entry_points:
+        _block_broken_entry_points(manager)
         try:
             manager.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
         except Exception as exc:
@@ -47,6 +50,28 @@ def _new_manager(load_entry_points: bool) -> pluggy.PluginManager:
         # Running from a source tree that was not pip-installed: no entry points.
         manager.register(_builtin, name="core")
     return manager
+
+
+def _block_broken_entry_points(manager: pluggy.PluginManager) -> None:
+    """Import each plugin of the group once; block (skip) those that fail, with a warning.
+
+    One broken plugin must not take the command line and every other plugin
+    down with it. pluggy then registers the rest; their modules are already
+    imported, so this costs nothing more than pluggy's own loading.
+    """
+    for entry_point in metadata.entry_points(group=hookspecs.PROJECT_NAME):
+        try:
+            entry_point.load()
+        except Exception as exc:
+            dist = getattr(getattr(entry_point, "dist", None), "name", None) or "?"
+            manager.set_blocked(entry_point.name)
+            warnings.warn(
+                f"plugin {entry_point.name!r} = {entry_point.value} (distribution {dist}) "
+                f"failed to import and is skipped: {type(exc).__name__}: {exc}; fix it or "
+                f"pip uninstall {dist}",
+                BrokenPluginWarning,
+                stacklevel=4,
+            )
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -113,6 +138,13 @@ def _build_registry(manager: pluggy.PluginManager) -> dict[tuple[str, str, str |
             raise PluginError(
                 f"plugin {impl.plugin_name!r} ({provider}) failed to register components: {exc}"
             ) from exc
+        if isinstance(provided, Component | dict | str) or not isinstance(
+            provided, Iterable | None
+        ):
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} ({provider}) returned {provided!r}; "
+                "hwaware_register_components must return a list of hwaware_plugins.Component"
+            )
         for component in provided or ():
             if not isinstance(component, Component):
                 raise PluginError(
@@ -122,9 +154,12 @@ def _build_registry(manager: pluggy.PluginManager) -> dict[tuple[str, str, str |
             component = dataclasses.replace(component, provider=provider)
             previous = registry.get(component.key)
             if previous is not None:
+                builtin = CORE_PROVIDER in (previous.provider, provider)
                 raise PluginError(
                     f"{component.kind} {component.name!r} (framework {component.framework}) is "
-                    f"registered by both {previous.provider} and {provider}; uninstall one of them"
+                    f"registered by both {previous.provider} and {provider}; "
+                    + (f"the built-in names are reserved: rename the plugin's {component.kind}"
+                       if builtin else "uninstall one of them")
                 )
             registry[component.key] = component
     return registry
@@ -165,8 +200,15 @@ def get_component(kind: str, name: str, framework: str | None = None) -> Compone
         for component in candidates:
             if component.name == name and component.framework == wanted:
                 return component
-    known = sorted({c.name for c in candidates})
+    known = sorted({c.name for c in candidates if c.framework in (framework, None)})
     scope = f" for framework {framework!r}" if framework else ""
+    elsewhere = sorted({c.framework or "" for c in components(kind=kind)
+                        if c.name == name and c.framework not in (framework, None)})
+    if elsewhere:
+        raise UnknownComponentError(
+            f"{kind} {name!r} is registered for {', '.join(elsewhere)} only, not here"
+            f"{scope or ' (framework-neutral use)'}; known here: {', '.join(known) or 'none'}"
+        )
     if not known:
         raise UnknownComponentError(
             f"unknown {kind} {name!r}{scope}: no {kind} is registered"

@@ -28,6 +28,13 @@ class PluginError(HwawareError):
     """A plugin failed to load, or two plugins registered the same component."""
 
 
+class BrokenPluginWarning(UserWarning):
+    """A plugin's module failed to import; it was skipped and everything else works.
+
+    The message names the entry point and the distribution to fix or uninstall.
+    """
+
+
 class UnknownComponentError(PluginError, ConfigError, LookupError):
     """No component of that kind and name is registered; the message lists the known ones.
 

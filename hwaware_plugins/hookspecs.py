@@ -101,9 +101,17 @@ def hwaware_register_components() -> Sequence[Component] | None:
     framework-neutral components) and a ``factory`` that builds it.
 
     Two plugins that register the same ``(kind, name, framework)`` make the
-    registry raise :class:`~hwaware_plugins.errors.PluginError` at load time.
+    registry raise :class:`~hwaware_plugins.errors.PluginError` at load time;
+    the built-in names are reserved. A component of one framework is found
+    only by that framework's adapter (``load(..., framework="hyperopt")``).
 
-    :return: a sequence of components, or ``None``.
+    How factories are called: a ``"scheduler"`` factory as ``factory(seed=...)``
+    (an int, or ``None``), so it must take a ``seed`` keyword; other kinds with
+    the keyword arguments their user passes. A plugin whose module fails to
+    import is skipped with a ``BrokenPluginWarning`` naming it; the rest of
+    hwaware keeps working.
+
+    :return: a sequence (a list) of components, or ``None``.
     """
 
 
@@ -143,7 +151,7 @@ def hwaware_add_commands(subparsers: Any) -> None:
     object ``argparse.ArgumentParser.add_subparsers`` returned: call its
     ``add_parser(name, help=...)`` and set ``handler`` on the new parser with
     ``parser.set_defaults(handler=run)``, where ``run(args) -> int`` returns the
-    exit code. ``args.quiet`` (``-q``) asks for no progress bars.
+    exit code (``None`` counts as 0). ``args.quiet`` (``-q``) asks for no progress bars.
 
     Conventions the core relies on: import the framework only inside ``run``
     (listing commands must stay cheap and work without it); raise

@@ -138,3 +138,83 @@ def test_a_failing_observer_neither_raises_nor_hides_the_event_from_others(
 
     assert seen == [event]
     assert "observer bad" in caplog.text
+
+
+@pytest.mark.parametrize("returned", ["one", "dict"])
+def test_a_plugin_returning_one_component_not_a_list_is_named(
+    registered: list[object], returned: str
+) -> None:
+    single = Component(kind="widget", name="single", factory=_Widget)
+
+    @hookimpl
+    def hwaware_register_components() -> object:
+        return single if returned == "one" else {"widget": single}
+
+    plugin = SimpleNamespace(hwaware_register_components=hwaware_register_components)
+    hwaware_plugins.register_plugin(plugin, name="careless")
+    registered.append(plugin)
+    with pytest.raises(PluginError, match=r"'careless'.*must return a list of hwaware_plugins"):
+        hwaware_plugins.components()
+
+
+def test_a_plugin_taking_a_built_in_name_is_told_the_name_is_reserved(
+    registered: list[object],
+) -> None:
+    plugin = _plugin(Component(kind="scheduler", name="random", factory=_Widget))
+    hwaware_plugins.register_plugin(plugin, name="greedy")
+    registered.append(plugin)
+    with pytest.raises(PluginError, match="built-in names are reserved: rename the plugin's"):
+        hwaware_plugins.components()
+
+
+def test_a_plugin_that_fails_to_import_is_skipped_with_a_warning_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib import metadata
+
+    from hwaware_plugins import _manager
+    from hwaware_plugins.errors import BrokenPluginWarning
+
+    broken = metadata.EntryPoint(name="acme", value="acme_missing_xyz.plugin",
+                                 group="hwaware_plugins")
+    real = metadata.entry_points
+
+    def with_broken(**selection: str) -> object:
+        found = list(real(**selection))
+        return [*found, broken] if selection.get("group") == "hwaware_plugins" else found
+
+    monkeypatch.setattr(_manager.metadata, "entry_points", with_broken)
+    with pytest.warns(BrokenPluginWarning, match=r"'acme' = acme_missing_xyz.plugin .* skipped: "
+                      r"ModuleNotFoundError.*pip uninstall"):
+        manager = _manager._new_manager(load_entry_points=True)
+    assert manager.is_blocked("acme")
+    assert {c.name for c in _manager._build_registry(manager).values()} >= {"random", "hwaware"}
+
+
+def test_a_component_of_one_framework_is_found_there_and_named_elsewhere(
+    registered: list[object],
+) -> None:
+    plugin = _plugin(Component(kind="widget", name="hy", factory=_Widget, framework="hyperopt"))
+    hwaware_plugins.register_plugin(plugin, name="hy-plugin")
+    registered.append(plugin)
+    assert isinstance(hwaware_plugins.load("widget", "hy", framework="hyperopt"), _Widget)
+    with pytest.raises(UnknownComponentError, match=r"'hy' is registered for hyperopt only"):
+        hwaware_plugins.load("widget", "hy")
+    with pytest.raises(UnknownComponentError, match=r"for hyperopt only, not here for framework "
+                       r"'optuna'; known here: none"):
+        hwaware_plugins.load("widget", "hy", framework="optuna")
+
+
+def test_the_adapters_load_schedulers_of_their_own_framework(registered: list[object]) -> None:
+    from hwaware_hyperopt._suggest import _build_scheduler
+    from hwaware_optuna._runtime import load_scheduler
+
+    from hwaware_plugins.scheduling import HwawareScheduler
+
+    for framework in ("hyperopt", "optuna"):
+        plugin = _plugin(Component(kind="scheduler", name=f"only-{framework}",
+                                   factory=HwawareScheduler, framework=framework))
+        hwaware_plugins.register_plugin(plugin, name=f"{framework}-plugin")
+        registered.append(plugin)
+    assert isinstance(_build_scheduler("only-hyperopt", 0), HwawareScheduler)
+    assert isinstance(load_scheduler("only-optuna", 0)[0], HwawareScheduler)

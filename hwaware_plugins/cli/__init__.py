@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        code = int(handler(args))
+        returned = handler(args)
+        code = 0 if returned is None else int(returned)  # a plugin's handler may return None
         sys.stdout.flush()
         return code
     except BrokenPipeError:

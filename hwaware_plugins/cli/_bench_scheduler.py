@@ -287,6 +287,11 @@ def _run_suite(args: argparse.Namespace, names: list[str]) -> int:
     if rows:
         _print_verdicts(rows, args.targets)
         _print_violations({k: r["limit_violations"] for k, r in reports.items()}, names)
+    else:  # no rule to apply (it needs hwaware and a baseline): each entry's own figures
+        for label, report in reports.items():
+            print(f"{label}:")
+            _print_report(report)
+        print("no acceptance verdict: it needs hwaware and at least one of random, tpe, shadho")
     if args.json_out:
         _write(args.json_out, _json(reports))
     return 0

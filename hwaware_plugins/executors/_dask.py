@@ -15,6 +15,7 @@ evaluation on that pinning and replaced after a crash, OOM or timeout.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import threading
@@ -81,12 +82,21 @@ class HwawareWorkerPlugin(WorkerPlugin):
         from hwaware_plugins.hardware._pool import DevicePool
 
         devices = self._resolve(str(worker.name))
-        pool = DevicePool(devices, name=f"dask-{worker.id}", state_dir=self.state_dir,
-                          skip_foreign_processes=False)
+        # Dask workers of one host with the same devices share one pool, CPU slots
+        # included (cpu_courtesy): each takes a different slot, so they never pin the
+        # same cores while others sit idle.
+        shared = hashlib.sha1(",".join(sorted(d.id for d in devices)).encode()).hexdigest()
+        pool = DevicePool(devices, name=f"dask-{shared[:12]}", state_dir=self.state_dir,
+                          skip_foreign_processes=False, cpu_courtesy=True)
         self.worker_devices = devices
         self.executor = LocalExecutor(pool, timeout=self.timeout, framework="dask",
                                       start_method=self.start_method)
-        await worker.set_resources(**{SLOT_RESOURCE: sum(max(1, d.slots) for d in devices)})
+        slots = sum(max(1, d.slots) for d in devices)
+        threads = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(
+            worker, "nthreads", None)
+        if isinstance(threads, int) and threads > 0:
+            slots = min(slots, threads)  # a task beyond its threads would only wait there
+        await worker.set_resources(**{SLOT_RESOURCE: slots})
 
     def teardown(self, worker: Any) -> None:
         """Stop the local executor, killing what still runs."""

@@ -68,8 +68,24 @@ def _steps(low: float, high: float, step: float) -> int:
 def _ask_plugins(dist: object, rule: str, name: str) -> float:
     from hwaware_plugins._manager import get_plugin_manager
 
-    answer = get_plugin_manager().hook.hwaware_distribution_complexity(distribution=dist, rule=rule)
     kind = type(dist).__qualname__
+    answer: Any = None
+    plugin = "?"
+    given = {"distribution": dist, "rule": rule}
+    # The hook is first-result; called one implementation at a time (in pluggy's order)
+    # so that an error or a bad answer names the plugin that gave it.
+    for impl in reversed(get_plugin_manager().hook.hwaware_distribution_complexity.get_hookimpls()):
+        plugin = impl.plugin_name
+        try:
+            answer = impl.function(**{arg: given[arg] for arg in impl.argnames})
+        except Exception as exc:
+            raise SearchSpaceError(
+                f"parameter {name!r}: plugin {plugin!r} failed in "
+                f"hwaware_distribution_complexity for {kind} under rule {rule!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if answer is not None:
+            break
     if answer is None:
         raise SearchSpaceError(
             f"parameter {name!r}: no complexity known for distribution type {kind} under rule "
@@ -81,8 +97,9 @@ def _ask_plugins(dist: object, rule: str, name: str) -> float:
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise SearchSpaceError(
-            f"parameter {name!r}: the hwaware_distribution_complexity plugin answered {answer!r} "
-            f"for {kind} under rule {rule!r}; it must return a finite float >= 0"
+            f"parameter {name!r}: plugin {plugin!r} answered {answer!r} in "
+            f"hwaware_distribution_complexity for {kind} under rule {rule!r}; it must return "
+            "a finite float >= 0"
         )
     return value
 

@@ -152,3 +152,18 @@ def test_an_output_that_cannot_be_written_is_refused_before_simulating(
     assert "--json" in capsys.readouterr().err
     assert main([*argv, "--svg", str(table) + ("" if suite else "/x.svg")]) == 2
     assert "--svg" in capsys.readouterr().err
+
+
+def test_a_suite_without_hwaware_prints_each_entrys_figures(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _suite = pytest.importorskip("hwaware_plugins.simulation._suite")
+    table, devices = files
+    monkeypatch.setattr(_suite, "SUITE_TABLES", {"tiny": table})
+    monkeypatch.setattr(_suite, "SUITE_POOLS", {"mixed": devices})
+    argv = ["-q", "bench", "scheduler", "--suite", "--seeds", "1", "--workers", "8"]
+    assert main([*argv, "--schedulers", "random,shadho"]) == 0
+    printed = capsys.readouterr().out
+    assert "tiny@mixed:" in printed and "shadho" in printed
+    assert "no acceptance verdict" in printed

@@ -93,3 +93,24 @@ def test_a_dask_worker_hosts_persistent_pinned_workers(cluster: Any) -> None:
     assert all(len(processes) == 1 for processes in seen.values()), seen
     pids = [pid for processes in seen.values() for pid, _ in processes]
     assert len(set(pids)) == len(pids)  # one process per slot pinning, none shared
+
+
+def test_dask_workers_of_one_host_take_different_slots_of_its_devices(tmp_path: Path) -> None:
+    # Two workers of one host given the same devices share them: running at once, they
+    # never pin the same slot (each used to lease the first slot of a pool of its own).
+    same = [Device(id=f"cpu:{i}", kind="cpu", name="cpu", cores=1) for i in range(2)]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as local, \
+            distributed.Client(local) as client:
+        executor = DaskExecutor(client, devices=same, state_dir=str(tmp_path))
+        try:
+            futures = [executor.submit(_tasks.sleep_and_stamp, 1.0) for _ in range(2)]
+            outcomes = [f.result(timeout=60) for f in futures]
+            resources = client.run(lambda dask_worker: dict(dask_worker.state.total_resources))
+            assert all(r[SLOT_RESOURCE] == 1 for r in resources.values())  # one thread each
+        finally:
+            executor.shutdown(cancel_running=True)
+    assert all(o.state == "complete" for o in outcomes)
+    (a_start, a_end), (b_start, b_end) = (o.value for o in outcomes)
+    assert a_start < b_end and b_start < a_end  # they ran at the same time
+    assert len({o.device_id for o in outcomes}) == 2

@@ -93,7 +93,8 @@ def _sampler(tmp_path: Path, **options: Any) -> Any:
 
 def test_unknown_scheduler_in_the_optuna_sampler(tmp_path: Path, optuna_quiet: Any) -> None:
     study = optuna_quiet.create_study(sampler=_sampler(tmp_path, scheduler="nope"))
-    with pytest.raises(UnknownComponentError, match="unknown scheduler 'nope'; known:"):
+    with pytest.raises(UnknownComponentError,
+                       match="unknown scheduler 'nope' for framework 'optuna'; known:"):
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
 
 
@@ -104,7 +105,8 @@ def test_unknown_scheduler_in_hyperopt_suggest() -> None:
 
     trials = HardwareAwareTrials(devices=DEVICES, scheduler="nope")
     space = hp.choice("m", [{"a": hp.uniform("a", 0, 1)}, {"b": hp.uniform("b", 0, 1)}])
-    with pytest.raises(UnknownComponentError, match="unknown scheduler 'nope'; known:"):
+    with pytest.raises(UnknownComponentError,
+                       match="unknown scheduler 'nope' for framework 'hyperopt'; known:"):
         fmin(lambda p: 1.0, space, algo=suggest, max_evals=1, trials=trials,
              rstate=np.random.default_rng(0), show_progressbar=False)
     trials.close()

@@ -197,7 +197,23 @@ def test_a_plugin_answering_nonsense_is_reported() -> None:
     plugin = Bad()
     hwaware_plugins.register_plugin(plugin, name="bad-test")
     try:
-        with pytest.raises(SearchSpaceError, match="finite float"):
+        with pytest.raises(SearchSpaceError, match=r"plugin 'bad-test' answered nan.*finite float"):
+            distribution_complexity(Beta(1, 1))
+    finally:
+        hwaware_plugins.unregister_plugin(plugin)
+
+
+def test_a_plugin_raising_is_named_with_its_error() -> None:
+    class Raising:
+        @hookimpl
+        def hwaware_distribution_complexity(self, distribution: Any, rule: str) -> float:
+            raise RuntimeError("no idea")
+
+    plugin = Raising()
+    hwaware_plugins.register_plugin(plugin, name="raising-test")
+    try:
+        with pytest.raises(SearchSpaceError, match=r"plugin 'raising-test' failed in "
+                           r"hwaware_distribution_complexity .*RuntimeError: no idea"):
             distribution_complexity(Beta(1, 1))
     finally:
         hwaware_plugins.unregister_plugin(plugin)

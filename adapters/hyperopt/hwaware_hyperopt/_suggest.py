@@ -16,7 +16,7 @@ from hwaware_hyperopt._branches import Branching, branching
 from hwaware_hyperopt._docs import ANY_CLASS, MISC_KEY, history_record
 from hwaware_hyperopt._pyll import fix_branches, fixed_choices_doc
 from hwaware_plugins._forksafe import fork_safe
-from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.errors import ConfigError, PluginError
 from hwaware_plugins.scheduling import DeviceClassInfo, History
 from hwaware_plugins.space import subspace_infos
 
@@ -75,7 +75,7 @@ def _build_scheduler(scheduler: Any, seed: int) -> Any:
     if isinstance(scheduler, str):
         from hwaware_plugins import load
 
-        return load("scheduler", scheduler, seed=int(seed))
+        return load("scheduler", scheduler, framework="hyperopt", seed=int(seed))
     if callable(getattr(scheduler, "choose", None)) and callable(
         getattr(scheduler, "setup", None)
     ):
@@ -176,7 +176,14 @@ def _choose(state: _State, docs: list[dict[str, Any]], device_class: str) -> str
         pick = warmup_pick([counts[k] for k in keys], state.quotas, state.rng.random())
         if pick is not None:
             return keys[pick]
-    return str(state.scheduler.choose(device_class, state.history))
+    chosen = state.scheduler.choose(device_class, state.history)
+    if not isinstance(chosen, str) or chosen not in state.branching.indices:
+        name = getattr(state.scheduler, "name", type(state.scheduler).__name__)
+        raise PluginError(
+            f"scheduler {name!r} chose {chosen!r}, which is not one of the subspaces it was "
+            f"given ({', '.join(keys)})"
+        )
+    return chosen
 
 
 def _bad_base_algo(base_algo: object) -> str:

@@ -93,7 +93,7 @@ def load_scheduler(scheduler: object, seed: int | None) -> tuple[Scheduler, str]
     :raises UnknownComponentError: an unknown name (the message lists the known ones).
     """
     if isinstance(scheduler, str):
-        built = hwaware_plugins.load("scheduler", scheduler, seed=seed)
+        built = hwaware_plugins.load("scheduler", scheduler, framework="optuna", seed=seed)
         return built, scheduler
     if not (callable(getattr(scheduler, "setup", None)) and callable(
         getattr(scheduler, "choose", None)

@@ -128,3 +128,23 @@ def test_a_base_algo_that_is_not_a_function_is_named(bad: object) -> None:
                        r"got .*; pass (tpe\.suggest|an algorithm function such as tpe\.suggest) "):
         fmin(lambda p: 0.0, SPACE, algo=functools.partial(suggest, base_algo=bad), max_evals=1,
              trials=Trials(), show_progressbar=False)
+
+
+class _Wayward:
+    name = "wayward"
+
+    def setup(self, subspaces: object, device_classes: object) -> None:
+        pass
+
+    def choose(self, device_class: str, history: object) -> object:
+        return "model=nowhere"
+
+
+def test_a_scheduler_choosing_an_unknown_subspace_is_named() -> None:
+    from hwaware_plugins.errors import PluginError
+
+    algo = functools.partial(suggest, scheduler=_Wayward(), warmup=0.0)
+    with pytest.raises(PluginError, match=r"scheduler 'wayward' chose 'model=nowhere', which is "
+                       r"not one of the subspaces it was given \(model=0, model=1, model=2\)"):
+        fmin(lambda p: 1.0, SPACE, algo=algo, max_evals=8, trials=Trials(),
+             rstate=np.random.default_rng(0), show_progressbar=False)

@@ -159,8 +159,10 @@ class AdaptiveSGD:
                 "hwaware_plugins.training.launch(...) or torchrun, or pass context="
             )
         world = dist.get_world_size()
-        device = next(iter(self.model.parameters())).device
-        return RankContext(dist.get_rank(), world, device, (1.0,) * world)
+        first = next(iter(self.model.parameters()), None)
+        if first is None:
+            raise ConfigError("the model has no parameters: there is nothing to train")
+        return RankContext(dist.get_rank(), world, first.device, (1.0,) * world)
 
     def _validate(self, ctx: RankContext) -> None:
         ints = {"num_samples": self.num_samples, "batch_size": self.batch_size}
@@ -196,7 +198,10 @@ class AdaptiveSGD:
         cost = self.cost if self.cost is not None else CostModel()
         cost.validate()
         lr0 = float(self.lr if self.lr is not None else self.optimizer.param_groups[0]["lr"])
-        device = next(iter(self.model.parameters())).device
+        first = next(iter(self.model.parameters()), None)
+        if first is None:
+            raise ConfigError("the model has no parameters: there is nothing to train")
+        device = first.device
         instance = _instance_id(device)
         broadcast_from_rank0(self.model)
         shared = Shared(

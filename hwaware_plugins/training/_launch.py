@@ -11,8 +11,10 @@ real-time shared cursor of adaptive dispatch.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -109,6 +111,8 @@ def _make_job(
     elif world_size is not None or env_world is not None:
         n = world_size if world_size is not None else env_world
         assert n is not None
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise ConfigError(f"world_size must be an integer >= 1, got {n!r}")
         if n < 1:
             raise ConfigError(f"world_size must be >= 1, got {n}")
         names = ("cpu",) * n
@@ -119,9 +123,15 @@ def _make_job(
         raise ConfigError(f"got {n} devices but world_size={world_size}; pass one of the two")
     if env_world is not None and env_world != n:
         raise ConfigError(f"torchrun started {env_world} ranks but {n} devices were given")
-    factors = tuple(float(s) for s in slowdowns) if slowdowns is not None else (1.0,) * n
-    if len(factors) != n or min(factors) <= 0:
-        raise ConfigError(f"need {n} positive slowdown factors (one per rank), got {factors}")
+    given = tuple(slowdowns) if slowdowns is not None else (1.0,) * n
+    if len(given) != n or not all(
+        isinstance(f, int | float) and not isinstance(f, bool) and math.isfinite(f) and f > 0
+        for f in given
+    ):
+        raise ConfigError(
+            f"need {n} finite positive slowdown factors (one per rank), got {list(given)}"
+        )
+    factors = tuple(float(f) for f in given)
     if clock not in CLOCKS:
         raise ConfigError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
     if backend is None:
@@ -145,6 +155,7 @@ def _run_rank(
         torch.cuda.set_device(device)
     timeout = timedelta(seconds=job.timeout_s)
     owns_group = not dist.is_initialized()
+    hook = sys.excepthook  # init_process_group wraps it with a "[rank0]:" prefix
     if owns_group:
         dist.init_process_group(
             job.backend,
@@ -171,6 +182,7 @@ def _run_rank(
         _current = None
         if owns_group:
             dist.destroy_process_group()
+            sys.excepthook = hook  # or every launch() in this process adds another prefix
         torch.set_num_threads(threads)
 
 

@@ -49,47 +49,51 @@ class ModelMerger:
         self.optimizer_state = optimizer_state
         self._state_everywhere = False
 
-    def _state_ready(self, group: Any) -> bool:
-        """True once every rank of the group has state for every parameter."""
+    def _state_ready(self, group: Any) -> list[Any]:
+        """The parameters for which every rank of the group has optimizer state.
+
+        A parameter that never gets a gradient (frozen, or an unused head) has
+        none anywhere; it must not hold back the others' merge.
+        """
+        params = list(_params(self.optimizer))
         if self._state_everywhere:
-            return True
+            return params
         import torch
         import torch.distributed as dist
 
-        params = list(_params(self.optimizer))
         device = params[0].device if params else None
         flags = torch.tensor(
             [1 if self.optimizer.state.get(p) else 0 for p in params], device=device
         )
         dist.all_reduce(flags, op=dist.ReduceOp.MIN, group=group)
-        ready = bool(flags.all()) if len(params) else True
-        if group is None:
+        ready = [p for p, flag in zip(params, flags.tolist(), strict=True) if flag]
+        if group is None and len(ready) == len(params):
             # Only a check by every rank may be remembered: all ranks then agree.
-            self._state_everywhere = ready
+            self._state_everywhere = True
         return ready
 
-    def _tensors(self, group: Any) -> tuple[list[Any], list[Any], bool]:
-        """(tensors to average, to take the max of, whether optimizer state is included).
+    def _tensors(self, group: Any) -> tuple[list[Any], list[Any], list[Any]]:
+        """(tensors to average, to take the max of, parameters whose state is included).
 
-        The order is the same on every rank.
+        The order is the same on every rank. Moments (state shaped like the
+        parameter) are averaged; counters (``step``) take the maximum.
         """
         averaged = [p.data for p in self.model.parameters()]
         maxed: list[Any] = []
         for buffer in self.model.buffers():
             (averaged if _is_float(buffer) else maxed).append(buffer)
         if self.optimizer is None or self.optimizer_state != "average":
-            return averaged, maxed, False
-        if not self._state_ready(group):
-            return averaged, maxed, False
-        for param in _params(self.optimizer):
+            return averaged, maxed, []
+        ready = self._state_ready(group)
+        for param in ready:
             state = self.optimizer.state[param]
             for key in sorted(state):
                 value = state[key]
                 if not hasattr(value, "shape"):
                     continue
-                same_shape = value.shape == param.shape and _is_float(value)
-                (averaged if same_shape else maxed).append(value)
-        return averaged, maxed, True
+                moment = key != "step" and value.shape == param.shape and _is_float(value)
+                (averaged if moment else maxed).append(value)
+        return averaged, maxed, ready
 
     def merge(self, weight: float, *, group: Any = None) -> None:
         """Replace the local model by ``sum_i weight_i * model_i`` over the group's ranks.
@@ -99,12 +103,19 @@ class ModelMerger:
         only once every rank has some (before that, ranks that never stepped
         would have nothing to contribute); with ``"reset"`` it is cleared.
         """
-        averaged, maxed, with_state = self._tensors(group)
+        averaged, maxed, merged = self._tensors(group)
         _reduce(averaged, weight, group, op="sum")
         _reduce(maxed, 1.0, group, op="max")
-        if self.optimizer is not None and not with_state:
-            # "reset", or some rank has no state yet: everyone starts over alike.
+        if self.optimizer is None:
+            return
+        if self.optimizer_state != "average":
             self.optimizer.state.clear()
+            return
+        kept = {id(p) for p in merged}
+        for param in _params(self.optimizer):
+            if id(param) not in kept:
+                # Some rank has no state for it yet: everyone starts it over alike.
+                self.optimizer.state.pop(param, None)
 
 
 def _reduce(tensors: Sequence[Any], weight: float, group: Any, *, op: str) -> None:

@@ -69,13 +69,29 @@ class Shared:
     real: RealTimeline | None = None
     cursor: StoreCursor | None = None
     lr: float = field(default=0.0)
+    applied: float = field(default=0.0)
 
     def set_lr(self, samples_per_update: int, round_index: int) -> None:
-        """Apply the linear scaling rule (with warm-up) to every parameter group."""
+        """Apply the linear scaling rule (with warm-up) to every parameter group.
+
+        Each group keeps its own rate relative to the first one (``lr0`` is the
+        first group's base), and what a learning-rate scheduler changed since the
+        last round is kept: the factor applied last time is divided out before
+        the new one is applied.
+        """
         warm = warmup_factor(round_index, self.warmup_rounds)
-        self.lr = scaled_lr(self.lr0, samples_per_update, self.b_ref, warmup=warm)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
+        factor = scaled_lr(1.0, samples_per_update, self.b_ref, warmup=warm)
+        groups = self.optimizer.param_groups
+        if self.applied <= 0:  # the first round: from the groups' rates at set-up
+            first = float(groups[0]["lr"])
+            for group in groups:
+                ratio = float(group["lr"]) / first if first else 1.0
+                group["lr"] = self.lr0 * ratio * factor
+        else:
+            for group in groups:
+                group["lr"] = float(group["lr"]) / self.applied * factor
+        self.applied = factor
+        self.lr = float(groups[0]["lr"])
 
     def now(self) -> float:
         """This rank's time in seconds (virtual or real)."""

@@ -65,3 +65,48 @@ def add_on_rank1(ctx: RankContext, t: torch.Tensor) -> float:
     if ctx.rank == 1:
         t.add_(100.0)
     return float(t.sum())
+
+
+def merge_with_a_frozen_and_a_scalar_parameter(ctx: RankContext) -> dict[str, Any]:
+    """A frozen bias (no state anywhere) and a 0-d parameter under Adam; ranks step 1 / 3 times."""
+    from hwaware_plugins.training._merge import ModelMerger
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    model.bias.requires_grad_(False)
+    scale = torch.nn.Parameter(torch.tensor(1.0))
+    optimizer = torch.optim.Adam([*model.parameters(), scale], lr=0.1)
+    for _ in range(1 + 2 * ctx.rank):
+        optimizer.zero_grad()
+        (model(torch.ones(1, 2)).sum() * scale).backward()
+        optimizer.step()
+    ModelMerger(model, optimizer).merge(0.5)
+    weight_state = optimizer.state[model.weight]
+    return {
+        "weight_state": sorted(weight_state),
+        "weight_step": float(weight_state["step"]),
+        "scale_step": float(optimizer.state[scale]["step"]),
+        "bias_state": dict(optimizer.state.get(model.bias, {})),
+    }
+
+
+def lr_of_groups_and_schedule(ctx: RankContext) -> dict[str, Any]:
+    """Two groups (0.1, 0.001) and a StepLR halving per round: the rates each round used."""
+    from hwaware_plugins.training import AdaptiveSGD
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    optimizer = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.1},
+                                 {"params": model[1].parameters(), "lr": 0.001}])
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    sgd = AdaptiveSGD(model, optimizer, num_samples=64, batch_size=16)
+    used = []
+    for batches in sgd.rounds(rounds=3):
+        for index in batches:
+            used.append(tuple(round(g["lr"], 6) for g in optimizer.param_groups))
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[index]), y[index]).backward()
+            sgd.step()
+        schedule.step()
+    return {"rates": sorted(set(used), reverse=True)}

@@ -114,3 +114,27 @@ def test_fit_returns_the_trained_model_and_bad_arguments_fail_clearly() -> None:
         launch(_ranks.train_digits, world_size=2, slowdowns=[1.0], args=("sync", 1.0))
     with pytest.raises(ConfigError, match="module-level"):
         launch(lambda ctx: None, world_size=2)
+
+
+def test_a_frozen_parameter_keeps_the_others_state_and_counters_take_the_maximum() -> None:
+    for rank in launch(_ranks.merge_with_a_frozen_and_a_scalar_parameter, world_size=2):
+        assert rank["weight_state"] == ["exp_avg", "exp_avg_sq", "step"]  # merged, not wiped
+        assert rank["weight_step"] == rank["scale_step"] == 3.0  # the most steps any rank took
+        assert rank["bias_state"] == {}
+
+
+def test_each_group_keeps_its_rate_and_a_scheduler_its_schedule() -> None:
+    (result,) = launch(_ranks.lr_of_groups_and_schedule, world_size=1)
+    assert result["rates"] == [(0.1, 0.001), (0.05, 0.0005), (0.025, 0.00025)]
+
+
+def test_launch_leaves_the_callers_excepthook_as_it_was() -> None:
+    before = sys.excepthook
+    launch(_ranks.add_on_rank1, world_size=1, args=(torch.zeros(1),))
+    assert sys.excepthook is before
+
+
+@pytest.mark.parametrize("slowdowns", [[1.0, float("nan")], [1.0, float("inf")], [1, "fast"]])
+def test_slowdowns_must_be_finite_positive_numbers(slowdowns: list[object]) -> None:
+    with pytest.raises(ConfigError, match="need 2 finite positive slowdown factors"):
+        launch(_ranks.add_on_rank1, world_size=2, slowdowns=slowdowns)

@@ -272,7 +272,10 @@ def launch(
     torch) and unpickling per extra rank.
 
     :raises ConfigError: inconsistent arguments.
-    :raises HwawareError: a spawned rank failed (its traceback is logged).
+    :raises HwawareError: a spawned rank failed (its traceback is logged); when
+        rank 0 failed only because that rank went away, the rank's own error is
+        raised (from rank 0's). When rank 0's own code raised, that error is
+        raised once the other ranks have had a few seconds to end.
     """
     job = _make_job(devices, world_size, slowdowns, clock, backend, timeout_s, threads_per_rank)
     torch = require_torch()
@@ -301,13 +304,39 @@ def launch(
         child.start()
         children.append(child)
     results = [None] * job.world_size
+    own: BaseException | None = None
     try:
         results[0] = _run_rank(fn, tuple(args), 0, job, store)
-    finally:
-        failures = _collect(children, queue, results, job.timeout_s)
+    except BaseException as exc:
+        own = exc
+    # With rank 0 gone, the others may wait in a collective until their timeout:
+    # give them a short grace only, then end them.
+    wait_s = job.timeout_s if own is None else min(job.timeout_s, FAILED_RANK0_GRACE_S)
+    failures = _collect(children, queue, results, wait_s)
+    if own is not None:
+        cause = [f for f in failures if not _is_communication_error(f)]
+        if cause and _is_communication_error(own):
+            raise cause[0] from own  # rank 0 only saw the connection drop
+        raise own
     if failures:
         raise failures[0]
     return results
+
+
+FAILED_RANK0_GRACE_S = 5.0
+"""Seconds the other ranks get to end once rank 0 has raised."""
+
+
+def _is_communication_error(error: BaseException) -> bool:
+    """A collective or store failing because another rank went away (gloo, NCCL, store)."""
+    import torch.distributed as dist
+
+    kinds = tuple(k for k in (getattr(dist, "DistError", None),) if isinstance(k, type))
+    text = str(error)
+    return (isinstance(error, kinds) if kinds else False) or any(
+        mark in text for mark in ("gloo", "Connection closed by peer", "Connection reset",
+                                  "NCCL", "Timed out waiting", "Broken pipe")
+    )
 
 
 def _collect(

@@ -118,6 +118,24 @@ class ModelMerger:
                 self.optimizer.state.pop(param, None)
 
 
+    def merge_buffers(self, *, group: Any = None) -> None:
+        """Make the ranks' buffers agree: floating ones (BatchNorm running statistics)
+        averaged, integer ones (``num_batches_tracked``) their maximum.
+
+        For policies whose weights already agree (gradients averaged every step);
+        every rank of the group must call it together. Cost: one all-reduce per
+        buffer dtype; nothing without buffers.
+        """
+        import torch.distributed as dist
+
+        floats: list[Any] = []
+        ints: list[Any] = []
+        for buffer in self.model.buffers():
+            (floats if _is_float(buffer) else ints).append(buffer)
+        _reduce(floats, 1.0 / dist.get_world_size(group), group, op="sum")
+        _reduce(ints, 1.0, group, op="max")
+
+
 def _reduce(tensors: Sequence[Any], weight: float, group: Any, *, op: str) -> None:
     """All-reduce ``tensors`` in place (``weight * t`` summed, or max), one call per dtype."""
     if not tensors:

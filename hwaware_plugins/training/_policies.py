@@ -163,7 +163,10 @@ class _LockstepRun:
         self.end_round()
 
     def end_round(self) -> None:
-        """Called after the round's last step."""
+        """Called after the round's last step: the ranks' buffers (BatchNorm statistics,
+        which no gradient averages) are made to agree."""
+        if self.shared.world_size > 1:
+            self.shared.merger.merge_buffers()
 
 
 class SyncPolicy:
@@ -369,6 +372,7 @@ class _AdaSyncRun(_LockstepRun):
         s.set_lr(self.samples_per_update(), self.round_index)
 
     def end_round(self) -> None:
+        super().end_round()
         if self.policy.interval_s is None:
             self._update_k()
 

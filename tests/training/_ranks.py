@@ -110,3 +110,33 @@ def lr_of_groups_and_schedule(ctx: RankContext) -> dict[str, Any]:
             sgd.step()
         schedule.step()
     return {"rates": sorted(set(used), reverse=True)}
+
+
+def fail_on(ctx: RankContext, failing: int) -> float:
+    """Rank ``failing`` raises at once; the others wait for it in a collective."""
+    import torch.distributed as dist
+
+    if ctx.rank == failing:
+        raise ValueError(f"user bug on rank {failing}")
+    value = torch.ones(1)
+    dist.all_reduce(value)
+    return float(value)
+
+
+def batch_norm_statistics(ctx: RankContext, policy: str) -> float:
+    """Train a model with BatchNorm for two rounds; this rank's running mean, summed."""
+    from hwaware_plugins.training import AdaptiveSGD
+
+    torch.manual_seed(0)
+    x, y = torch.randn(128, 8), torch.randint(0, 2, (128,))
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.BatchNorm1d(8),
+                                torch.nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    sgd = AdaptiveSGD(model, optimizer, num_samples=128, batch_size=16, policy=policy)
+    for batches in sgd.rounds(rounds=2):
+        for index in batches:
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x[index]), y[index])
+            loss.backward()
+            sgd.step(loss)
+    return float(model[1].running_mean.sum())

@@ -138,3 +138,22 @@ def test_launch_leaves_the_callers_excepthook_as_it_was() -> None:
 def test_slowdowns_must_be_finite_positive_numbers(slowdowns: list[object]) -> None:
     with pytest.raises(ConfigError, match="need 2 finite positive slowdown factors"):
         launch(_ranks.add_on_rank1, world_size=2, slowdowns=slowdowns)
+
+
+def test_a_failing_rank_is_the_error_launch_raises_and_rank_0_does_not_wait_it_out() -> None:
+    import time
+
+    from hwaware_plugins.errors import HwawareError
+
+    with pytest.raises(HwawareError, match="rank 1 failed: ValueError: user bug on rank 1"):
+        launch(_ranks.fail_on, world_size=2, args=(1,), timeout_s=60)
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="user bug on rank 0"):
+        launch(_ranks.fail_on, world_size=2, args=(0,), timeout_s=300)
+    assert time.monotonic() - started < 60  # not the 300 s the other rank would wait
+
+
+@pytest.mark.parametrize("policy", ["adaptive", "sync", "ds-sync", "adasync"])
+def test_every_rank_ends_with_the_same_batch_norm_statistics(policy: str) -> None:
+    first, second = launch(_ranks.batch_norm_statistics, world_size=2, args=(policy,))
+    assert first == pytest.approx(second, abs=1e-6)

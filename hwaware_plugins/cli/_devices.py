@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hwaware_plugins.cli._table import format_table
+from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware import (
     Device,
     calibrate,
@@ -82,6 +83,9 @@ def _class_rows(devices: Sequence[Device]) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     """Print the devices (table plus class summary, or JSON); 0 on success."""
     # A file is listed whole, every host's devices (trials lease only this host's).
+    if args.devices is not None and not args.devices.strip():
+        raise ConfigError("--devices is empty; give a declared-device TOML file, or leave "
+                          "the option out to probe this machine")
     devices = load_declared_devices(args.devices) if args.devices else resolve_devices(None)
     if args.measure_speed:
         devices = calibrate(devices)

@@ -159,3 +159,10 @@ def test_installed_command_runs_in_a_subprocess(fake_gpus: Path) -> None:
     assert done.returncode == 0, done.stderr
     ids = [row["id"] for row in json.loads(done.stdout)]
     assert ids == ["cpu", "gpu:0", "gpu:1"]
+
+
+def test_an_empty_devices_option_is_an_error_not_a_probe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["devices", "--devices", " "]) == 2
+    assert "--devices is empty" in capsys.readouterr().err

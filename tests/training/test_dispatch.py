@@ -66,12 +66,16 @@ def test_store_cursor_hands_out_contiguous_chunks_until_the_round_is_done() -> N
     assert cursor.take(1, 5, 8) == (0, 5)  # each round has its own counter
 
 
-def test_cost_model_measure_fits_a_line() -> None:
+def test_cost_model_measure_fits_a_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
+    clock = [0.0]  # a step costs 2 ms + 0.1 ms per sample on this clock, whatever the load
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+
     def step(size: int) -> None:
-        time.sleep(0.002 + size * 0.0001)
+        clock[0] += 0.002 + size * 0.0001
 
     model = CostModel.measure(step, sizes=(10, 50), repeats=2)
-    assert model.per_sample_s == pytest.approx(1e-4, rel=0.5)
+    assert model.per_sample_s == pytest.approx(1e-4)
+    assert model.per_batch_s == pytest.approx(0.002)
     assert model.batch_cost(50) > model.batch_cost(10)

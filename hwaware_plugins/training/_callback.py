@@ -171,10 +171,18 @@ class AdaptiveSGD:
         if self.b_ref is not None:
             ints["b_ref"] = self.b_ref
         for name, value in ints.items():
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
-        if self.warmup_rounds < 0:
-            raise ConfigError(f"warmup_rounds must be >= 0, got {self.warmup_rounds}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"seed must be an int, got {self.seed!r}")
+        warmup = self.warmup_rounds
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ConfigError(f"warmup_rounds must be an int >= 0, got {warmup!r}")
+        if self.lr is not None and (
+            isinstance(self.lr, bool) or not isinstance(self.lr, int | float)
+            or not math.isfinite(self.lr) or self.lr <= 0
+        ):
+            raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}")
         if ctx.clock not in ("virtual", "real"):
             raise ConfigError(f"clock must be 'virtual' or 'real', got {ctx.clock!r}")
         if self.trial is not None:
@@ -247,11 +255,13 @@ class AdaptiveSGD:
         length = run.round_length()
         if rounds is None:
             assert epochs is not None
-            if epochs <= 0:
-                raise ConfigError(f"epochs must be > 0, got {epochs}")
+            if isinstance(epochs, bool) or not isinstance(epochs, int | float) or not (
+                math.isfinite(epochs) and epochs > 0
+            ):
+                raise ConfigError(f"epochs must be a finite number > 0, got {epochs!r}")
             rounds = math.ceil(epochs * self.num_samples / length)
-        if rounds < 0:
-            raise ConfigError(f"rounds must be >= 0, got {rounds}")
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+            raise ConfigError(f"rounds must be an int >= 0, got {rounds!r}")
         base = self.history[-1].samples if self.history else 0
         first = self.history[-1].round + 1 if self.history else 0
         for index in range(first, first + rounds):

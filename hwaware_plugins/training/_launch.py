@@ -89,7 +89,15 @@ def _device_name(device: str | Device) -> str:
         if device.kind == "cpu":
             return "cpu"
         return f"cuda:{device.index or 0}"
-    return str(device)
+    name = str(device)
+    if name != "cpu" and not (name.startswith("cuda:") and name[5:].isdigit()):
+        raise ConfigError(f"a device must be 'cpu' or 'cuda:N' (or a Device), got {device!r}")
+    return name
+
+
+def _cuda_available() -> bool:
+    torch = require_torch()
+    return bool(torch.cuda.is_available())
 
 
 def _under_torchrun() -> bool:
@@ -134,6 +142,11 @@ def _make_job(
     factors = tuple(float(f) for f in given)
     if clock not in CLOCKS:
         raise ConfigError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
+    if any(d.startswith("cuda") for d in names) and not _cuda_available():
+        raise ConfigError(
+            f"devices {list(names)} name a GPU but this torch has no CUDA device; use "
+            "world_size=N CPU ranks (with slowdowns to simulate slower devices)"
+        )
     if backend is None:
         backend = "nccl" if all(d.startswith("cuda") for d in names) else "gloo"
     if timeout_s <= 0 or threads < 1:

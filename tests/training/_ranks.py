@@ -140,3 +140,31 @@ def batch_norm_statistics(ctx: RankContext, policy: str) -> float:
             loss.backward()
             sgd.step(loss)
     return float(model[1].running_mean.sum())
+
+
+def misuse_messages(ctx: RankContext) -> list[str]:
+    """The errors of AdaptiveSGD's bad arguments, in order."""
+    from hwaware_plugins.errors import ConfigError
+    from hwaware_plugins.training import AdaptiveSGD
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    messages = []
+    attempts = [
+        lambda: next(AdaptiveSGD(model, optimizer, num_samples=8, batch_size=4).rounds(
+            rounds=1.5)),  # type: ignore[arg-type]
+        lambda: next(AdaptiveSGD(model, optimizer, num_samples=8, batch_size=4).rounds(
+            epochs=float("nan"))),
+        lambda: next(AdaptiveSGD(model, optimizer, num_samples=8, batch_size=4, seed="x").rounds(
+            rounds=1)),  # type: ignore[arg-type]
+        lambda: next(AdaptiveSGD(model, optimizer, num_samples=8, batch_size=4, lr=-0.1).rounds(
+            rounds=1)),
+        lambda: next(AdaptiveSGD(torch.nn.Sequential(), optimizer, num_samples=8,
+                                 batch_size=4).rounds(rounds=1)),
+    ]
+    for attempt in attempts:
+        try:
+            attempt()
+        except ConfigError as exc:
+            messages.append(str(exc))
+    return messages

@@ -157,3 +157,32 @@ def test_a_failing_rank_is_the_error_launch_raises_and_rank_0_does_not_wait_it_o
 def test_every_rank_ends_with_the_same_batch_norm_statistics(policy: str) -> None:
     first, second = launch(_ranks.batch_norm_statistics, world_size=2, args=(policy,))
     assert first == pytest.approx(second, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: launch(_ranks.add_on_rank1, devices=["gpu"]), "must be 'cpu' or 'cuda:N'"),
+        (lambda: launch(_ranks.add_on_rank1, world_size=1.5), "world_size must be an integer"),
+    ],
+)
+def test_launch_arguments_are_checked_before_any_rank_starts(call: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        call()  # type: ignore[operator]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only build")
+def test_a_gpu_device_without_cuda_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="name a GPU but this torch has no CUDA device"):
+        launch(_ranks.add_on_rank1, devices=["cuda:0"])
+
+
+def test_bad_round_and_setting_arguments_are_config_errors() -> None:
+    (messages,) = launch(_ranks.misuse_messages, world_size=1)
+    assert [m.split(",")[0] for m in messages] == [
+        "rounds must be an int >= 0",
+        "epochs must be a finite number > 0",
+        "seed must be an int",
+        "lr must be a finite number > 0",
+        "the model has no parameters: there is nothing to train",
+    ]

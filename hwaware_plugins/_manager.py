@@ -37,13 +37,7 @@ def _new_manager(load_entry_points: bool) -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     if load_entry_points:
-        _block_broken_entry_points(manager)
-        try:
-            manager.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
-        except Exception as exc:
-            raise PluginError(
-                f"a plugin in entry-point group {hookspecs.PROJECT_NAME!r} failed to load: {exc}"
-            ) from exc
+        _load_entry_points(manager)
     from hwaware_plugins import _builtin
 
     if not manager.is_registered(_builtin):
@@ -52,18 +46,25 @@ def _new_manager(load_entry_points: bool) -> pluggy.PluginManager:
     return manager
 
 
-def _block_broken_entry_points(manager: pluggy.PluginManager) -> None:
-    """Import each plugin of the group once; block (skip) those that fail, with a warning.
+_distributions: dict[int, str] = {}
+"""The distribution that provides each plugin loaded from an entry point, by ``id``."""
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    """Register every plugin of the entry-point group, as pluggy's own loader does, but
+    skip (with a warning) a plugin whose module fails to import.
 
     One broken plugin must not take the command line and every other plugin
-    down with it. pluggy then registers the rest; their modules are already
-    imported, so this costs nothing more than pluggy's own loading.
+    down with it. Cost: one scan of the installed distributions, one import
+    per plugin.
     """
     for entry_point in metadata.entry_points(group=hookspecs.PROJECT_NAME):
+        if manager.get_plugin(entry_point.name) or manager.is_blocked(entry_point.name):
+            continue
+        dist = getattr(getattr(entry_point, "dist", None), "name", None) or "?"
         try:
-            entry_point.load()
+            plugin = entry_point.load()
         except Exception as exc:
-            dist = getattr(getattr(entry_point, "dist", None), "name", None) or "?"
             manager.set_blocked(entry_point.name)
             warnings.warn(
                 f"plugin {entry_point.name!r} = {entry_point.value} (distribution {dist}) "
@@ -72,6 +73,14 @@ def _block_broken_entry_points(manager: pluggy.PluginManager) -> None:
                 BrokenPluginWarning,
                 stacklevel=4,
             )
+            continue
+        try:
+            manager.register(plugin, name=entry_point.name)
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {entry_point.name!r} (distribution {dist}) failed to register: {exc}"
+            ) from exc
+        _distributions[id(plugin)] = dist
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -116,9 +125,8 @@ def reset() -> None:
 
 
 def _provider_of(manager: pluggy.PluginManager, plugin: object) -> str:
-    for registered, dist in manager.list_plugin_distinfo():
-        if registered is plugin:
-            return str(dist.project_name)
+    if id(plugin) in _distributions:
+        return _distributions[id(plugin)]
     from hwaware_plugins import _builtin
 
     if plugin is _builtin:

@@ -205,11 +205,12 @@ def _copy_back(source: optuna.Study, target: optuna.Study,
     """
     finished = [t for t in source.get_trials(deepcopy=True) if t.state.is_finished()]
     target.add_trials([t for t in finished if t.number >= len(original)])
+    queued = {t.number: t._trial_id for t in original if t.state == TrialState.WAITING}
     storage = target._storage
     for trial in finished:
-        if trial.number >= len(original) or original[trial.number].state != TrialState.WAITING:
+        trial_id = queued.get(trial.number)
+        if trial_id is None:
             continue
-        trial_id = original[trial.number]._trial_id
         if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
             continue  # another thread of the caller took it meanwhile
         for name, value in trial.params.items():

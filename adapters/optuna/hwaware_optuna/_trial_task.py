@@ -264,6 +264,7 @@ def _evaluate(trial: Any, context: _Context, leased_mb: float | None) -> tuple[
     """Run the objective: ``(values, state, fail reason)`` for ``study.tell``."""
     from optuna.trial import TrialState
 
+    oom = False
     try:
         value = context.spec.objective(trial)
     except optuna.TrialPruned:
@@ -271,19 +272,16 @@ def _evaluate(trial: Any, context: _Context, leased_mb: float | None) -> tuple[
     except Exception as exc:
         oom = is_oom_error(exc)
         reason = f"{'oom' if oom else 'error'}: {one_line(exc)}"
-        _log.warning("trial %d failed: %s", trial.number, reason)
-        with contextlib.suppress(Exception):
-            trial.set_user_attr(FAIL_REASON, reason)
-            if oom:
-                record_plan(trial, context.device, context.spec.oom, leased_mb)
-        return None, TrialState.FAIL, reason
-    problem = value_problem(value, len(context.study.directions))
-    if problem is None:
-        return value, None, None
-    reason = f"error: {problem}"
+    else:
+        problem = value_problem(value, len(context.study.directions))
+        if problem is None:
+            return value, None, None
+        reason = f"error: {problem}"
     _log.warning("trial %d failed: %s", trial.number, reason)
     with contextlib.suppress(Exception):
         trial.set_user_attr(FAIL_REASON, reason)
+        if oom:
+            record_plan(trial, context.device, context.spec.oom, leased_mb)
     return None, TrialState.FAIL, reason
 
 

@@ -167,15 +167,28 @@ def journal_copy(study: optuna.Study) -> Iterator[optuna.Study]:
     with tempfile.TemporaryDirectory(prefix="hwaware-study-", dir=_memory_folder()) as folder:
         path = Path(folder) / "study.hwaware-journal.log"
         storage = JournalStorage(JournalFileBackend(str(path)))
-        optuna.copy_study(
-            from_study_name=study.study_name, from_storage=study._storage, to_storage=storage
-        )
+        journal_log = logging.getLogger("optuna.storages.journal._storage")
+        journal_log.addFilter(_no_study_created_line)
+        try:
+            optuna.copy_study(
+                from_study_name=study.study_name, from_storage=study._storage, to_storage=storage
+            )
+        finally:
+            journal_log.removeFilter(_no_study_created_line)
         _log.info(
             "study %r is in memory, which worker processes cannot share: running it in the "
             "temporary journal file %s (results are copied back)", study.study_name, path,
         )
         yield optuna.load_study(study_name=study.study_name, storage=storage,
                                 sampler=study.sampler, pruner=study.pruner)
+
+
+def _no_study_created_line(record: logging.LogRecord) -> bool:
+    """Drop Optuna's "A new study created in Journal" line for the temporary copy: the
+    user made no new study, and the INFO line above says what the copy is."""
+    return not record.getMessage().startswith("A new study created")
+
+
 @contextmanager
 def sigterm_as_exit() -> Iterator[None]:
     """In the main thread, turn SIGTERM into ``SystemExit(143)`` while the block runs."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -11,13 +14,19 @@ from optuna.trial import FrozenTrial
 from hwaware_optuna import _attrs
 from hwaware_optuna._branches import Branch, branch_key, branch_of, consistent, extends
 from hwaware_optuna._view import Keep, TrialFilter
-from hwaware_plugins.errors import PluginError
+from hwaware_plugins.errors import LeaseTimeoutError, PluginError
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
     from hwaware_optuna._runtime import SamplerRuntime
+    from hwaware_plugins.hardware import DevicePool
     from hwaware_plugins.hardware._lease import Lease
+
+_log = logging.getLogger(__name__)
+
+SELF_BLOCK_WARNING_S = 10.0
+"""A trial waiting this long for a slot while this thread holds every slot is warned of."""
 
 
 @dataclass(frozen=True)
@@ -108,3 +117,31 @@ def branch_value(
     except (ValueError, TypeError):
         inside = False
     return inside, value
+
+
+def acquire_slot(pool: DevicePool, *, memory_mb: float | None, timeout: float | None,
+                 label: str) -> Lease:
+    """Lease a slot for a new trial, waiting up to ``timeout`` seconds (``None``: for ever).
+
+    A wait without a timeout that passes :data:`SELF_BLOCK_WARNING_S` while every
+    active lease of the pool was taken by this very thread logs one warning: that
+    is ``study.ask()`` called more times than there are slots before any
+    ``study.tell()``, which waits for ever unless another thread tells those
+    trials. Cost: one extra read of the lease state, only after that long a wait.
+    """
+    if timeout is not None:
+        return pool.acquire(memory_mb=memory_mb, timeout=timeout, label=label)
+    try:
+        return pool.acquire(memory_mb=memory_mb, timeout=SELF_BLOCK_WARNING_S, label=label)
+    except LeaseTimeoutError:
+        held = pool.active_leases()
+        if held and all(record.pid == os.getpid() and record.thread_id == threading.get_ident()
+                        for record in held):
+            _log.warning(
+                "trial %s has waited %.0f s for a slot of pool %r, and all %d slots are held "
+                "by trials asked in this same thread and not yet told: if this thread is "
+                "to tell them, it waits for ever. Tell (or fail) a trial before asking "
+                "more than %d at once, or set HardwareAwareSampler(lease_timeout=...)",
+                label, SELF_BLOCK_WARNING_S, pool.name, len(held), len(held),
+            )
+    return pool.acquire(memory_mb=memory_mb, timeout=None, label=label)

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hwaware_optuna import _attrs, _devices
 from hwaware_optuna._placement import (
     Placement,
+    acquire_slot,
     branch_value,
     choose_branch,
     member_of,
@@ -111,7 +112,10 @@ class HardwareAwareSampler(BaseSampler):
         while :data:`MEMORY_HEADROOM` x the largest reported peak fits).
     :param skip_foreign_processes: never lease a GPU other processes use.
     :param lease_timeout: seconds to wait for a slot (``None``: for ever);
-        past it the trial's ``ask`` raises ``LeaseTimeoutError``.
+        past it the trial's ``ask`` raises ``LeaseTimeoutError``. Each asked trial
+        holds a slot until it is told, so asking more trials than slots before a
+        ``tell`` waits for another thread's ``tell`` (a warning is logged when every
+        slot is held by the waiting thread's own trials).
     :param pool_name: processes of a node using the same pool name share slots.
     :param state_dir: folder of the pool's lease state (default per user).
     :param complexity_rule: the rule giving each subspace's complexity.
@@ -341,7 +345,7 @@ class HardwareAwareSampler(BaseSampler):
         label: str,
     ) -> Lease:
         """The trial's device slot: a lease from the pool (a placed worker overrides it)."""
-        return runtime.pool.acquire(memory_mb=memory_mb, timeout=timeout, label=label)
+        return acquire_slot(runtime.pool, memory_mb=memory_mb, timeout=timeout, label=label)
 
     def _sync(self, study: Study, runtime: SamplerRuntime) -> None:
         """Add trials other threads or processes finished; set the scheduler up if needed."""

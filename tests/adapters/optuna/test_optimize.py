@@ -80,6 +80,24 @@ def hang_first(trial: optuna.trial.Trial) -> float:
     return trial.suggest_float("x", -1, 1)
 
 
+def test_an_in_memory_study_does_not_log_a_new_study(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The temporary journal copy is not a study the user made: Optuna's "A new study
+    # created in Journal" line would say otherwise.
+    study = _study(tmp_path)
+    optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        with caplog.at_level(logging.INFO):
+            optimize(study, pinned, n_trials=1, devices=_devices(tmp_path, cpu_slots=1, gpu=False))
+    finally:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        optuna.logging.disable_propagation()
+    assert any("temporary journal file" in m for m in caplog.messages)
+    assert not [m for m in caplog.messages if "A new study created" in m]
+
+
 def test_three_slots_run_in_three_pinned_processes_with_an_exact_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -10,7 +11,7 @@ from typing import Any
 
 import optuna
 import pytest
-from hwaware_optuna import HardwareAwareSampler, device_for, report_peak_memory
+from hwaware_optuna import HardwareAwareSampler, _placement, device_for, report_peak_memory
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.storages import RetryFailedTrialCallback, RetryHeartbeatStaleTrialCallback
 from optuna.study import StudyDirection
@@ -342,3 +343,39 @@ def test_a_float_branch_parameter_is_refused(make_sampler: MakeSampler) -> None:
     study.optimize(two_branch, n_trials=1)
     with pytest.raises(ConfigError, match="branch parameter 'C' is a float"):
         study.ask()
+
+
+def test_asking_past_the_slots_in_one_thread_is_warned_of_and_still_waits(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # ask() twice on one slot without a tell waits for ever unless another thread tells
+    # the first trial; the wait says so, and still ends when that other thread does.
+    monkeypatch.setattr(_placement, "SELF_BLOCK_WARNING_S", 0.2)
+    sampler = HardwareAwareSampler(devices=[gpu(0)], state_dir=tmp_path, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    first = study.ask()
+    teller = threading.Timer(1.0, study.tell, args=(first, 0.5))
+    teller.start()
+    with caplog.at_level(logging.WARNING, logger="hwaware_optuna"):
+        second = study.ask()
+    teller.join()
+    study.tell(second, 0.1)
+    [message] = [m for m in caplog.messages if "asked in this same thread" in m]
+    assert "lease_timeout" in message
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+
+
+def test_threads_waiting_for_each_others_slots_are_not_warned_of(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_placement, "SELF_BLOCK_WARNING_S", 0.05)
+    sampler = HardwareAwareSampler(devices=[gpu(0)], state_dir=tmp_path, seed=0)
+    study = optuna.create_study(sampler=sampler)
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        time.sleep(0.2)
+        return trial.suggest_float("x", 0, 1)
+
+    with caplog.at_level(logging.WARNING, logger="hwaware_optuna"):
+        study.optimize(objective, n_trials=4, n_jobs=2)
+    assert not [m for m in caplog.messages if "asked in this same thread" in m]

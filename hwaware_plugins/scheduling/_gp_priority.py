@@ -136,6 +136,10 @@ def log_marginal_likelihoods(x: np.ndarray, y: np.ndarray, log10_scales: np.ndar
     Cost: one batched Cholesky of fits x grid matrices of m x m.
     """
     fits, m = y.shape
+    # z does not change when y is scaled; scaling first keeps losses near 1e300 finite.
+    scale = np.abs(y).max(axis=1, keepdims=True)
+    scale[(scale == 0) | ~np.isfinite(scale)] = 1.0
+    y = y / scale
     mean = y.mean(axis=1, keepdims=True)
     std = y.std(axis=1, keepdims=True)
     std[std == 0] = 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -144,6 +145,18 @@ def test_fast_gp_fit_finds_the_likelihood_maximum() -> None:
     gp.fit(x[0], y[0])
     ours = log_marginal_likelihoods(x[:1], y[:1], np.log10(np.array([0.3])))[0, 0]
     assert ours == pytest.approx(gp.log_marginal_likelihood_value_, rel=1e-6)
+
+
+def test_gp_likelihood_is_scale_free_and_finite_for_huge_losses() -> None:
+    # Losses near 1e300 overflowed the normalisation (numpy warnings, nan priorities).
+    rng = np.random.default_rng(5)
+    x = rng.random((2, 10, 2))
+    y = rng.random((2, 10))
+    grid = np.log10(np.array([0.1, 1.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        huge = log_marginal_likelihoods(x, y * 1e300, grid)
+    assert np.allclose(huge, log_marginal_likelihoods(x, y, grid))
 
 
 def test_runtime_estimates_worked_example() -> None:

@@ -182,6 +182,16 @@ class DevicePool:
         check_request(memory_mb, prefer, None, label)
         return self._attempt(memory_mb, device_filter, prefer, label)
 
+    def check(self) -> None:
+        """Validate the pool's options and devices now instead of at the first lease.
+
+        Cost: what the first lease would pay anyway (a few checks, one ``mkdir``/``stat``
+        of the state folder), once.
+
+        :raises ConfigError: the first invalid option (``DeviceConfigError`` for the devices).
+        """
+        self._ready()
+
     def active_leases(self) -> list[LeaseRecord]:
         """The active leases of this pool name across all processes, oldest first.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import optuna
@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hwaware_optuna._budget import LocalBudget
 from hwaware_optuna._optimize_setup import (
+    check_components,
     check_count,
     check_picklable,
     check_seconds,
@@ -145,6 +146,10 @@ def optimize(
             "'hwaware worker' on every node to spread a study over several)"
         )
     check_seconds("memory_mb", memory_mb, unit="MiB")
+    if callbacks is not None and (callable(callbacks) or not isinstance(callbacks, Iterable)):
+        raise ConfigError(
+            f"callbacks must be a list of callables (study, trial), got {callbacks!r}"
+        )
     callbacks = list(callbacks or ())
     for callback in callbacks:
         if not callable(callback):
@@ -152,6 +157,7 @@ def optimize(
     check_picklable(objective)
     sampler = study.sampler
     hw = sampler if isinstance(sampler, HardwareAwareSampler) else None
+    check_components(sampler, study.pruner)
     resolved = resolve_devices(devices if devices is not None or hw is None else hw.devices)
     pool = DevicePool(
         resolved,
@@ -160,6 +166,7 @@ def optimize(
         state_dir=hw.state_dir if hw else None,
         skip_foreign_processes=hw.skip_foreign_processes if hw else True,
     )
+    pool.check()
     if n_trials == 0:
         return study
     settings: dict[str, Any] = {

@@ -19,8 +19,10 @@ from optuna.trial import FrozenTrial
 
 from hwaware_optuna._budget import Budget
 from hwaware_optuna._coordinator import Coordinator, Summary
+from hwaware_optuna._cost_pruner import CostAwarePruner
 from hwaware_optuna._oom import OomPolicy
 from hwaware_optuna._sampler import HardwareAwareSampler
+from hwaware_optuna._subspace_pruner import SubspacePruner, check_base_pruner
 from hwaware_optuna._trial_task import RunSpec
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.executors import TrialTimeout
@@ -76,6 +78,23 @@ def check_picklable(objective: object) -> None:
             f"worker processes ({type(exc).__name__}: {text}); define it at module level and "
             "let it capture only picklable values"
         ) from exc
+
+
+def check_components(sampler: object, pruner: object) -> None:
+    """Validate the study's ``HardwareAwareSampler`` and hwaware pruners in the coordinator.
+
+    The workers build them: an invalid setting found there would fail every trial
+    of the run one by one instead of stopping it before the first.
+
+    :raises ConfigError: the first invalid setting.
+    """
+    if isinstance(sampler, HardwareAwareSampler):
+        sampler._check_settings()
+    while isinstance(pruner, SubspacePruner):
+        check_base_pruner(pruner.base_pruner)
+        pruner = pruner.base_pruner
+    if isinstance(pruner, CostAwarePruner):
+        pruner._check()
 
 
 def node_name(devices: Sequence[Device]) -> str:

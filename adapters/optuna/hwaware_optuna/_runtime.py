@@ -7,6 +7,7 @@ trial.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -105,6 +106,38 @@ def load_scheduler(scheduler: object, seed: int | None) -> tuple[Scheduler, str]
     return scheduler, str(getattr(scheduler, "name", type(scheduler).__name__))  # type: ignore[return-value]
 
 
+def check_seed(seed: object) -> None:
+    """``None`` or an integer (what Optuna's samplers and numpy accept).
+
+    :raises ConfigError: anything else, e.g. the string ``"0"`` or ``1.5``.
+    """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise ConfigError(f"seed must be None or an integer, got {seed!r}")
+
+
+def check_settings(
+    *, scheduler: object, seed: object, branch_params: object, skip_foreign_processes: object,
+    complexity_rule: str,
+) -> tuple[tuple[str, ...], Scheduler, str]:
+    """Validate the sampler's arguments that do not need its devices; returns the declared
+    branch parameters and the loaded scheduler with its name.
+
+    Cost: loading the scheduler (microseconds for the built-in ones).
+
+    :raises ConfigError: the first invalid argument (``UnknownComponentError`` for an
+        unknown scheduler or complexity rule).
+    """
+    check_seed(seed)
+    if not isinstance(skip_foreign_processes, bool):
+        raise ConfigError(
+            f"skip_foreign_processes must be True or False, got {skip_foreign_processes!r}"
+        )
+    declared = check_branch_params(branch_params)
+    subspace_complexity({}, rule=complexity_rule)
+    loaded, name = load_scheduler(scheduler, seed)  # type: ignore[arg-type]
+    return declared, loaded, name
+
+
 def build_runtime(
     *,
     devices: str | os.PathLike[str] | Sequence[Device] | None,
@@ -123,9 +156,10 @@ def build_runtime(
     Cost: a device probe when ``devices`` is ``None`` (milliseconds to a second).
     """
     resolved = resolve_devices(devices)
-    declared = check_branch_params(branch_params)
-    loaded, name = load_scheduler(scheduler, seed)
-    subspace_complexity({}, rule=complexity_rule)
+    declared, loaded, name = check_settings(
+        scheduler=scheduler, seed=seed, branch_params=branch_params,
+        skip_foreign_processes=skip_foreign_processes, complexity_rule=complexity_rule,
+    )
     pool = DevicePool(
         resolved,
         name=pool_name,
@@ -133,6 +167,7 @@ def build_runtime(
         skip_foreign_processes=skip_foreign_processes,
         state_dir=state_dir,
     )
+    pool.check()
     return SamplerRuntime(
         devices=resolved,
         classes=device_classes(resolved),

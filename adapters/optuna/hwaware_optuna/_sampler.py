@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from optuna.samplers import BaseSampler, TPESampler
+from optuna.samplers import BaseGASampler, BaseSampler, TPESampler
 from optuna.trial import FrozenTrial, TrialState
 
 from hwaware_optuna import _attrs, _devices
@@ -28,11 +29,15 @@ from hwaware_optuna._runtime import (
     SamplerRuntime,
     build_runtime,
     check_lease_timeout,
+    check_seed,
+    check_settings,
     set_up_scheduler,
 )
 from hwaware_optuna._view import StudyView, TrialFilter, as_study
+from hwaware_plugins.attrs import FAIL_REASON
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.events import TrialFinished, TrialPlaced, emit
+from hwaware_plugins.executors._payload import one_line
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -62,7 +67,9 @@ class HardwareAwareSampler(BaseSampler):
     ``hwaware:subspace``, ...; see :mod:`hwaware_optuna._attrs`). Sampling is
     delegated to ``base_sampler``: branching parameters take the subspace's
     values; the others are sampled by the base sampler seeing only that
-    subspace's trials. When the trial ends (``after_trial``, also on failure
+    subspace's trials (a genetic base sampler, NSGA-II or NSGA-III, counts its
+    generations over the whole study and so sees every trial, as without
+    hwaware). When the trial ends (``after_trial``, also on failure
     and pruning) its runtime is stored, it enters the scheduler's history and
     the lease is released. :func:`~hwaware_optuna.device_for` tells the
     objective its device.
@@ -87,8 +94,14 @@ class HardwareAwareSampler(BaseSampler):
     trial list is filtered once per trial (one predicate per past trial).
     Measured: about 0.6 ms per trial, see ``benchmarks/bench_optuna_overhead.py``.
 
+    ``seed`` makes the base sampler's and the scheduler's draws repeatable;
+    the ``hwaware`` scheduler also learns from measured runtimes, so two runs
+    with one seed can still place trials differently.
+
     Arguments are stored as given and validated at first use (the first
-    trial, or ``reseed_rng``): a bad one raises a one-line ``ConfigError``
+    trial, or ``reseed_rng``; ``optimize`` checks them before its first trial;
+    a bad ``seed`` with the default base sampler, which is built with it, at
+    construction): a bad one raises a one-line ``ConfigError``
     (or ``DeviceConfigError``, ``UnknownComponentError``) and the trial being
     started is marked failed, so no RUNNING trial is left in the storage.
     A ``branch_params`` name that none of the first
@@ -151,6 +164,8 @@ class HardwareAwareSampler(BaseSampler):
         self.state_dir = state_dir
         self.complexity_rule = complexity_rule
         self.family_of = family_of
+        if base_sampler is None:
+            check_seed(seed)  # the default base sampler is built here, with the seed
         self._base = base_sampler if base_sampler is not None else TPESampler(seed=seed)
         self._lock = threading.Lock()
         self._runtime: SamplerRuntime | None = None
@@ -230,14 +245,17 @@ class HardwareAwareSampler(BaseSampler):
                 runtime, memory_mb=memory_mb, timeout=timeout,
                 label=f"{study.study_name}#{trial.number}",
             )
-        except BaseException:
-            _abandon(study, trial)
+        except BaseException as exc:
+            _abandon(study, trial, exc)
             raise
         try:
             with self._lock:
                 self._refresh(runtime)  # other threads may have finished trials meanwhile
                 branch, key = choose_branch(runtime, trial, lease.device.device_class)
-                trial_filter = TrialFilter(member_of(branch)) if branch else None
+                # A genetic sampler's generations are counted over the whole study: it
+                # sees every trial, as it does without hwaware (a view broke its parents).
+                trial_filter = (TrialFilter(member_of(branch))
+                                if branch and not isinstance(self._base, BaseGASampler) else None)
                 placement = Placement(lease, branch, key, time.monotonic(), trial_filter)
                 self._placements[trial._trial_id] = placement
             _devices.register(study._storage, trial._trial_id, lease.device)
@@ -262,7 +280,7 @@ class HardwareAwareSampler(BaseSampler):
                 self._placements.pop(trial._trial_id, None)
             _devices.unregister(study._storage, trial._trial_id)
             lease.release()
-            _abandon(study, trial)
+            _abandon(study, trial, sys.exc_info()[1])
             raise
 
     def infer_relative_search_space(
@@ -321,6 +339,18 @@ class HardwareAwareSampler(BaseSampler):
             self._finish(study, trial, state, values)
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _check_settings(self) -> None:
+        """Validate every argument but the devices, without building anything (``optimize``
+        checks them in the coordinator before its first trial)."""
+        _check_base(self._base)
+        _check_family_of(self.family_of)
+        check_lease_timeout(self.lease_timeout)
+        check_settings(
+            scheduler=self.scheduler, seed=self.seed, branch_params=self.branch_params,
+            skip_foreign_processes=self.skip_foreign_processes,
+            complexity_rule=self.complexity_rule,
+        )
 
     def _get_runtime(self) -> SamplerRuntime:
         with self._lock:
@@ -462,9 +492,13 @@ def _check_family_of(family_of: object) -> None:
         )
 
 
-def _abandon(study: Study, trial: FrozenTrial) -> None:
-    """Mark a trial that could not be placed as failed, so it does not stay RUNNING for ever."""
+def _abandon(study: Study, trial: FrozenTrial, error: BaseException | None) -> None:
+    """Mark a trial that could not be placed as failed, with ``hwaware:fail_reason`` saying
+    why, so it does not stay RUNNING for ever."""
     try:
+        if error is not None:
+            reason = f"error: placing the trial failed: {one_line(error)}"
+            study._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON, reason)
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     except Exception:  # already finished elsewhere, or the storage is gone: nothing to undo
         _log.debug("could not mark trial %d as failed", trial.number, exc_info=True)

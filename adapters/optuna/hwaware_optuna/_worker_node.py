@@ -16,6 +16,7 @@ import optuna
 from hwaware_optuna._budget import StorageBudget
 from hwaware_optuna._coordinator import Summary
 from hwaware_optuna._optimize_setup import (
+    check_components,
     check_count,
     check_picklable,
     check_seconds,
@@ -218,12 +219,14 @@ def run_node(
     function = load_objective(objective) if isinstance(objective, str) else objective
     check_picklable(function)
     chosen = load_pruner(pruner) if isinstance(pruner, str) else pruner
+    check_components(None, chosen)
     resolved = resolve_devices(devices)
     opened = open_storage(storage, heartbeat_interval=heartbeat_interval,
                           max_retries=max_retries)
     sampler = HardwareAwareSampler(seed=seed)
     study = load_shared_study(opened, study_name, sampler, chosen)
     pool = DevicePool(resolved)
+    pool.check()
     name = node or node_name(resolved)
     _log.info("node %s joins study %r with %d devices", name, study_name, len(resolved))
 

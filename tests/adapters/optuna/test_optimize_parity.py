@@ -7,14 +7,14 @@ from pathlib import Path
 
 import optuna
 import pytest
-from hwaware_optuna import HardwareAwareSampler
+from hwaware_optuna import CostAwarePruner, HardwareAwareSampler
 from hwaware_optuna._optimize import optimize
 from hwaware_optuna._trial_task import value_problem
 from hwaware_optuna._worker_node import load_pruner
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
-from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.errors import ConfigError, HwawareError
 
 FAIL_REASON = "hwaware:fail_reason"
 
@@ -141,6 +141,39 @@ def test_bad_callbacks_and_memory_are_refused_with_their_names(
     with pytest.raises(ConfigError, match="memory_mb must be None or a number of MiB > 0"):
         optimize(study, lambda t: 0.0, n_trials=1, memory_mb=0)
     assert study.trials == []
+
+
+@pytest.mark.parametrize(
+    ("sampler_setting", "pruner", "match"),
+    [
+        ({"scheduler": "hwawre"}, None, "unknown scheduler 'hwawre'"),
+        ({"complexity_rule": "shado"}, None, "shado"),
+        ({"branch_params": "model"}, None, "branch_params must be a list"),
+        ({"packing": "mem"}, None, "unknown packing 'mem'"),
+        ({"pool_name": "a b"}, None, "invalid pool name 'a b'"),
+        ({"skip_foreign_processes": "no"}, None, "skip_foreign_processes must be True or False"),
+        ({}, CostAwarePruner(k_median="3"), "k_median must be None or > 0"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_sampler_and_pruner_settings_stop_optimize_before_any_trial(
+    tmp_path: Path, devices: Path, sampler_setting: dict[str, object],
+    pruner: optuna.pruners.BasePruner | None, match: str,
+) -> None:
+    # The workers build the sampler and run the pruner: these errors used to fail every
+    # trial of the run one by one (with no reason recorded) and optimize returned normally.
+    sampler = HardwareAwareSampler(devices=devices, seed=0, state_dir=tmp_path / "pool",
+                                   **sampler_setting)  # type: ignore[arg-type]
+    study = optuna.create_study(sampler=sampler, pruner=pruner)
+    with pytest.raises(HwawareError, match=match) as error:
+        optimize(study, lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    assert "\n" not in str(error.value)
+    assert study.trials == []
+
+
+def test_callbacks_must_be_a_list() -> None:
+    study = optuna.create_study()
+    with pytest.raises(ConfigError, match="callbacks must be a list of callables"):
+        optimize(study, lambda t: 0.0, n_trials=1, callbacks=print)  # type: ignore[arg-type]
 
 
 def test_hwaware_worker_loads_a_pruner_by_name() -> None:

@@ -144,3 +144,42 @@ def test_a_branch_param_that_appears_is_not_warned_of(make_sampler: MakeSampler)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         study.optimize(two_branch, n_trials=12)
+
+
+def test_a_bad_seed_is_refused_by_name() -> None:
+    for seed in ("0", 1.5, True):
+        with pytest.raises(HwawareError, match="seed must be None or an integer"):
+            HardwareAwareSampler(seed=seed)  # type: ignore[arg-type]
+
+
+def test_a_trial_that_could_not_be_placed_records_why(tmp_path: Path) -> None:
+    sampler = HardwareAwareSampler(devices=[gpu(0)], state_dir=tmp_path, scheduler="nope")
+    study = optuna.create_study(sampler=sampler)
+    with pytest.raises(HwawareError):
+        study.optimize(two_branch, n_trials=1)
+    [trial] = study.trials
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["hwaware:fail_reason"].startswith(
+        "error: placing the trial failed: UnknownComponentError: unknown scheduler 'nope'"
+    )
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize("sampler_class", [optuna.samplers.NSGAIISampler,
+                                           optuna.samplers.NSGAIIISampler])
+def test_genetic_base_samplers_run_a_branching_multi_objective_study(
+    tmp_path: Path, sampler_class: type[optuna.samplers.BaseSampler]
+) -> None:
+    # Seen through a subspace view, a small population's parent cache named trials of
+    # another subspace and crossover found no parents ("a must be greater than 0").
+    base = sampler_class(seed=0, population_size=4)  # type: ignore[call-arg]
+    sampler = HardwareAwareSampler(base, devices=[gpu(0)], state_dir=tmp_path, seed=0)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+
+    def objective(trial: optuna.trial.Trial) -> tuple[float, float]:
+        branch = trial.suggest_categorical("m", ["a", "b"])
+        x = trial.suggest_float("x" + branch, 0, 1)
+        return x, 1 - x
+
+    study.optimize(objective, n_trials=30)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 30

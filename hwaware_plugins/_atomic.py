@@ -27,7 +27,10 @@ def write_atomic(
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
     temp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, permissions)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, permissions)
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise type(exc)(exc.errno, f"cannot write {target}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -39,3 +39,10 @@ def test_a_new_file_gets_the_usual_permissions(tmp_path: Path) -> None:
     os.umask(umask)
     write_atomic(tmp_path / "new.bin", b"x", durable=False)
     assert (tmp_path / "new.bin").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_missing_folder_is_named_by_the_file_asked_for(tmp_path: Path) -> None:
+    target = tmp_path / "no_such_folder" / "run.pkl"
+    with pytest.raises(FileNotFoundError, match="cannot write .*no_such_folder/run.pkl: ") as error:
+        write_atomic(target, b"x")
+    assert ".tmp" not in str(error.value)

@@ -3,8 +3,10 @@
 A trial timeout setting is either ``None`` (no limit), a number of seconds, or
 a mapping from subspace key to seconds (``None`` for no limit), where the key
 :data:`OTHER_SUBSPACES` (``"*"``) covers every subspace the mapping does not
-name: ``{"mlp": 600, "*": 60}`` gives networks ten minutes and everything else
-one. Both adapters take such a setting (``HardwareAwareTrials(timeout_per_trial=)``,
+name: ``{"model=mlp": 600, "*": 60}`` gives networks ten minutes and everything
+else one (keys are ``hwaware:subspace`` values, ``label=option`` per branch).
+Both adapters take such a setting
+(``HardwareAwareTrials(timeout_per_trial=)``,
 ``hwaware_optuna.optimize(trial_timeout=)``); these two pure functions are all
 they need.
 """

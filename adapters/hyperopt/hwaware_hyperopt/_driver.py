@@ -34,7 +34,7 @@ from hwaware_hyperopt._resume import fail_stale_trials, rerun_doc, retries_used,
 from hwaware_plugins.errors import ConfigError, HwawareError
 from hwaware_plugins.executors import TaskSerializationError
 from hwaware_plugins.executors._retry import RetryGate, submit_with_retries
-from hwaware_plugins.executors._timeouts import timeout_for
+from hwaware_plugins.executors._timeouts import OTHER_SUBSPACES, timeout_for
 from hwaware_plugins.scheduling import DeviceClassInfo
 
 _log = logging.getLogger("hwaware_hyperopt")
@@ -83,6 +83,22 @@ def pick_class(classes: Sequence[DeviceClassInfo], running: Counter[str]) -> str
         if running[info.name] < max(1, info.slots):
             return info.name
     return min(classes, key=lambda c: running[c.name] / max(1, c.slots)).name
+
+
+def check_subspace_keys(setting: Mapping[str, Any], keys: Sequence[str]) -> None:
+    """Refuse a per-subspace ``timeout_per_trial`` key that names no subspace of the space
+    (it would silently mean "no limit" for the subspace the user meant).
+
+    :raises ConfigError: naming the unknown keys and the space's own.
+    """
+    unknown = [key for key in setting if key != OTHER_SUBSPACES and key not in keys]
+    if unknown:
+        shown = ", ".join(repr(key) for key in keys[:8]) + (", ..." if len(keys) > 8 else "")
+        raise ConfigError(
+            f"timeout_per_trial names {', '.join(repr(key) for key in unknown)}, not a "
+            f"subspace of this space; its subspaces are {shown} ({OTHER_SUBSPACES!r} covers "
+            "the rest)"
+        )
 
 
 @dataclass
@@ -141,6 +157,14 @@ class _Loop:
         objective = self.fn if self.catch else CatchingObjective(self.fn)
         try:
             point = trial_point(self.domain, doc)
+        except Exception as exc:  # the space's own code (a scope function) raised
+            message = f"{type(exc).__name__}: {exc}"
+            fail(doc, type(exc).__name__, message)
+            if not self.catch and self.error is None:
+                self.error = exc  # as plain hyperopt raises it, the same type
+            self._failed(doc, message, None)
+            return
+        try:
             future = submit_with_retries(
                 self.executor, objective, (point,), options, gate=self.gate,
                 max_retries=max(0, self.trials.max_retries - retries_used(doc)),
@@ -295,6 +319,9 @@ def run_fmin(
     domain = base.Domain(fn, space)
     loop = _Loop(trials, trials.executor_object(), domain, fn, algo, rstate,
                  list(trials.hwaware_device_classes), catch_eval_exceptions)
+    if isinstance(trials.timeout_per_trial, Mapping):
+        loop.branches = branching(domain.expr)
+        check_subspace_keys(trials.timeout_per_trial, loop.branches.keys)
     limit = trials.slots()
     stale = fail_stale_trials(trials)
     loop.reruns = [doc for doc in stale if retries_used(doc) < trials.max_retries]

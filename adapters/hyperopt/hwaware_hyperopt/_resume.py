@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import pickle
 from typing import Any
 
 from hyperopt import base
@@ -21,6 +20,7 @@ from hyperopt import base
 from hwaware_hyperopt._docs import MISC_KEY
 from hwaware_hyperopt._evaluate import CANCELLED, fail
 from hwaware_plugins._atomic import write_atomic
+from hwaware_plugins.executors._payload import dumps
 
 _log = logging.getLogger("hwaware_hyperopt")
 
@@ -90,4 +90,5 @@ def save_trials(trials: Any, path: str) -> None:
     Cost: pickling every trial document, one file write and two fsyncs.
     """
     if path:
-        write_atomic(path, pickle.dumps(trials, protocol=pickle.HIGHEST_PROTOCOL))
+        # cloudpickle, as hyperopt's own save: results may hold lambdas (a fitted predict).
+        write_atomic(path, dumps(trials))

@@ -128,8 +128,25 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
     an object is replaced by ``"local"``).
     """
 
-    asynchronous = False
     hwaware_next_device_class: str | None = None
+
+    @property
+    def asynchronous(self) -> bool:
+        """Read only by hyperopt's own serial loop, which must not run these trials.
+
+        ``fmin`` calls :meth:`fmin` on a trials object it is given; it runs its own
+        loop (in this process, no device, no resume of a dead run's trials) only
+        when it loaded the trials from ``trials_save_file`` itself or was told
+        ``allow_trials_fmin=False``.
+
+        :raises ConfigError: always, saying how to pass the trials instead.
+        """
+        raise ConfigError(
+            "hyperopt is about to evaluate a HardwareAwareTrials in its own serial loop, "
+            "on no device (fmin loaded it from trials_save_file because trials= was not "
+            "given, or allow_trials_fmin=False): pass it yourself, e.g. "
+            "fmin(..., trials=pickle.load(open(path, 'rb')), trials_save_file=path)"
+        )
 
     def __init__(
         self,

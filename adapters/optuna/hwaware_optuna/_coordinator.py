@@ -37,6 +37,7 @@ import logging
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -84,6 +85,9 @@ BACKSTOP_S = 30.0
 worker could not enforce the limit itself (an objective holding the GIL in C code)."""
 MAX_START_FAILURES = 3
 """Workers dying in a row before any objective started: then the run stops with an error."""
+FINISHED_ELSEWHERE = "UpdateFinishedTrialError"
+"""A worker's error when its trial was ended by another process while it ran."""
+
 _IDLE_BEAT_S = 0.5
 
 
@@ -193,6 +197,11 @@ class Coordinator:
         self._stopped = False
         self._callback_study: StopAwareStudy | None = None
         self._unlogged: list[FrozenTrial | int] = []
+        self._claimed: FrozenTrial | None = None
+        self._stale_checked = time.monotonic()
+        self.check_signals: Callable[[], None] = lambda: None
+        """Called once per loop turn; raises to end the run (a SIGTERM whose exception
+        was lost)."""
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -228,6 +237,7 @@ class Coordinator:
 
     def _loop(self, executor: LocalExecutor) -> None:
         while True:
+            self.check_signals()
             self._fill(executor)
             self._log_ended()  # after the freed slots have their next trials
             if not self._in_flight:
@@ -237,6 +247,7 @@ class Coordinator:
             for future in done:
                 self._finish(future, self._in_flight.pop(future))
             self._beat()
+            self._fail_stale()
 
     def _open(self) -> bool:
         return not self._stopped and time.monotonic() < self._deadline
@@ -247,7 +258,7 @@ class Coordinator:
     def _fill(self, executor: LocalExecutor) -> None:
         """Submit trials while slots may take them and trials may start."""
         while len(self._in_flight) < self.max_workers and self._open():
-            trial = self._next_trial()
+            trial = self._claimed = self._next_trial()
             if trial is None:
                 return
             need = memory_need(trial)
@@ -258,8 +269,11 @@ class Coordinator:
                 memory_mb=memory, device_filter=device_filter, timeout=self._backstop_s,
                 label=f"{self.study.study_name}#{trial.number}",
             )
+            # First heartbeat at the end of this loop turn: a node that dies before the
+            # worker beats must still leave a heartbeat that goes stale.
             self._in_flight[future] = _InFlight(trial._trial_id, trial.number, memory,
-                                                time.monotonic())
+                                                float("-inf"))
+            self._claimed = None
             self.summary.started += 1
 
     def _next_trial(self) -> FrozenTrial | None:
@@ -291,6 +305,20 @@ class Coordinator:
             return self._peak_mb * MEMORY_HEADROOM
         return self.memory_mb
 
+    def _fail_stale(self) -> None:
+        """On a storage with heartbeats, fail the trials whose heartbeat stopped (their node
+        died) once per interval, as ``Study.optimize`` does before each trial; the
+        storage's ``failed_trial_callback`` queues their retries, which
+        :meth:`_next_trial` claims. Cost: one storage query per interval.
+        """
+        now = time.monotonic()
+        if self._beat_s is None or now - self._stale_checked < self._beat_s:
+            return
+        self._stale_checked = now
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
+
     def _beat(self) -> None:
         """Heartbeat of trials in flight, once per interval, until their worker beats itself.
 
@@ -319,6 +347,11 @@ class Coordinator:
                 self._retry_out_of_memory(flight.trial_id, outcome.device_id)
             if result.get("stop"):
                 self._stop(f"study.stop() was called in trial {flight.number}")
+        elif outcome.state == "fail" and str(outcome.error).startswith(FINISHED_ELSEWHERE):
+            # Another process failed it meanwhile (its heartbeat looked stale, or a
+            # resumed run judged its worker dead): the trial's end is theirs.
+            _log.warning("trial %d was ended by another process while it ran here (%s)",
+                         flight.number, outcome.error)
         elif outcome.state == "fail":
             fail_trial(self._storage, flight.trial_id, f"error: {outcome.error}")
             self._ended()
@@ -430,8 +463,11 @@ class Coordinator:
             self._queue_retry(failed)
 
     def _recover(self) -> None:
-        """Fail (and retry) RUNNING trials of this node whose owner died with an earlier run."""
+        """Fail (and retry) RUNNING trials of this node whose owner died with an earlier run
+        (on a storage shared by several nodes: the trials whose heartbeat stopped)."""
         if not single_node_storage(self._storage):
+            self._stale_checked = float("-inf")
+            self._fail_stale()
             return
         for failed in fail_trials_of_dead_workers(self.study, self.node):
             self.summary.recovered += 1
@@ -440,12 +476,16 @@ class Coordinator:
             self._queue_retry(failed)
 
     def _fail_in_flight(self, reason: str) -> None:
-        for flight in self._in_flight.values():
+        ids = [(flight.trial_id, flight.number) for flight in self._in_flight.values()]
+        if self._claimed is not None:  # made RUNNING, not submitted yet
+            ids.append((self._claimed._trial_id, self._claimed.number))
+        for trial_id, number in ids:
             try:
-                fail_trial(self._storage, flight.trial_id, reason)
+                fail_trial(self._storage, trial_id, reason)
             except Exception:  # the storage may be gone too; the trial stays for a restart
-                _log.debug("could not fail trial %d", flight.number, exc_info=True)
+                _log.debug("could not fail trial %d", number, exc_info=True)
         self._in_flight.clear()
+        self._claimed = None
 
     def _ended(self) -> None:
         self.summary.ended += 1

@@ -161,7 +161,7 @@ def run_coordinator(
         max_retries=max_retries, memory_mb=memory_mb, kill_grace_s=KILL_GRACE_S,
         on_trial_end=on_trial_end, callbacks=callbacks,
     )
-    with sigterm_as_exit():
+    with sigterm_as_exit() as coordinator.check_signals:
         return coordinator.run()
 
 
@@ -209,17 +209,29 @@ def _no_study_created_line(record: logging.LogRecord) -> bool:
 
 
 @contextmanager
-def sigterm_as_exit() -> Iterator[None]:
-    """In the main thread, turn SIGTERM into ``SystemExit(143)`` while the block runs."""
+def sigterm_as_exit() -> Iterator[Callable[[], None]]:
+    """In the main thread, turn SIGTERM into ``SystemExit(143)`` while the block runs.
+
+    Yields a check to call at safe points: it raises that ``SystemExit`` again when
+    SIGTERM came but its exception was lost (Python drops an exception raised by a
+    signal handler that runs inside a weakref or garbage-collector callback).
+    """
+    received: list[int] = []
+
+    def check() -> None:
+        if received:
+            raise SystemExit(128 + received[0])
+
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield check
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield
+        yield check
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -78,3 +78,9 @@ class UnpicklableError(RuntimeError):
 def raises_unpicklable(point: dict[str, Any]) -> float:
     """Always raise :class:`UnpicklableError`."""
     raise UnpicklableError("holds a lock")
+
+
+def returns_a_predictor(point: dict[str, Any]) -> dict[str, Any]:
+    """A result holding a lambda (a fitted model's predict), as hyperopt users return."""
+    scale = point["x"]
+    return {"loss": scale**2, "status": "ok", "predict": lambda z: z * scale}

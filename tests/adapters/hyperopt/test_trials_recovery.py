@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hwaware_hyperopt import MISC_KEY, HardwareAwareTrials
 from hyperopt import fmin, hp
+from hyperopt.pyll import scope
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_RUNNING
 
 from hwaware_plugins.errors import ConfigError
@@ -177,3 +178,55 @@ def test_a_coordinator_killed_while_saving_leaves_the_previous_pickle(tmp_path: 
     assert done.returncode == -9, done.stderr
     with open(saved, "rb") as handle:
         assert pickle.load(handle) == {"trials": 1}
+
+
+def test_results_holding_lambdas_are_saved_as_hyperopt_saves_them(
+    make_executor: Make, tmp_path: Path
+) -> None:
+    # hyperopt pickles its save file with cloudpickle; a plain pickle failed the whole run.
+    saved = tmp_path / "trials.pkl"
+    trials = HardwareAwareTrials(executor=make_executor())
+    _run(trials, _objectives.returns_a_predictor, 3, trials_save_file=str(saved))
+    with open(saved, "rb") as handle:
+        loaded = pickle.load(handle)
+    result = loaded.trials[0]["result"]
+    assert result["predict"](2.0) == pytest.approx(2.0 * loaded.trials[0]["misc"]["vals"]["x"][0])
+
+
+def test_fmin_loading_the_save_file_itself_is_told_to_pass_the_trials(
+    make_executor: Make, tmp_path: Path
+) -> None:
+    # fmin(trials_save_file=P) without trials= loads the pickle and runs hyperopt's serial
+    # loop in this process: no device, and a dead run's RUNNING trials stayed RUNNING.
+    saved = tmp_path / "trials.pkl"
+    _run(HardwareAwareTrials(executor=make_executor()), _objectives.square, 2,
+         trials_save_file=str(saved))
+    before = saved.read_bytes()
+    with pytest.raises(ConfigError, match=r"pass it yourself, e.g. fmin\(\.\.\., trials="):
+        fmin(_objectives.square, {"x": hp.uniform("x", -1, 1)}, max_evals=4,
+             trials_save_file=str(saved), show_progressbar=False)
+    assert saved.read_bytes() == before
+
+
+@scope.define
+def hwaware_test_picky(x: float) -> float:
+    """A space's own function that raises (a pyll scope function)."""
+    raise ValueError(f"picky: {x:.3f}")
+
+
+def test_an_exception_of_the_space_itself_keeps_its_type(make_executor: Make) -> None:
+    # A scope function of the space raising came back as TrialFailedError, which an
+    # `except ValueError` around fmin (as with plain Trials) did not catch.
+    trials = HardwareAwareTrials(executor=make_executor())
+    space = {"x": scope.hwaware_test_picky(hp.uniform("x", -1, 1))}
+    with pytest.raises(ValueError, match="picky"):
+        fmin(_objectives.square, space, trials=trials,
+             max_evals=2, show_progressbar=False, rstate=np.random.default_rng(0))
+
+
+def test_a_timeout_key_that_names_no_subspace_is_refused(make_executor: Make) -> None:
+    space = hp.choice("model", [{"x": hp.uniform("x", -1, 1)}, {"x": hp.uniform("y", -1, 1)}])
+    trials = HardwareAwareTrials(executor=make_executor(), timeout_per_trial={"mlp": 1})
+    with pytest.raises(ConfigError, match=r"timeout_per_trial names 'mlp', not a subspace"):
+        _run(trials, _objectives.square, 2, space=space)
+    assert trials.trials == []

@@ -333,3 +333,50 @@ def test_an_objective_using_joblib_runs_quietly_and_its_pool_is_gone_when_the_sc
     loky_pids = {int(p) for p in pids_file.read_text().split()}
     assert len(loky_pids) == 2  # one pool, kept between the trials of one worker
     assert not any(psutil.pid_exists(pid) for pid in loky_pids)
+
+
+def sleepy_square(trial: optuna.trial.Trial) -> float:
+    """A trial of 0.3 s."""
+    time.sleep(0.3)
+    return trial.suggest_float("x", -1, 1) ** 2
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_running_node_fails_a_dead_nodes_trials_and_runs_their_retries(
+    tmp_path: Path,
+) -> None:
+    # With heartbeats, the trials of a node that died stayed RUNNING for ever: no other
+    # node ever failed them (a restart of the dead node did not either).
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{tmp_path / 'db.sqlite'}", heartbeat_interval=1, grace_period=1,
+        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+    )
+    sampler = HardwareAwareSampler(seed=0, state_dir=tmp_path / "pool")
+    study = optuna.create_study(study_name="s", storage=storage, sampler=sampler)
+    dead = create_running(storage, study._study_id, worker_stamp(os.getpid(), "node-dead"))
+    storage.record_heartbeat(dead._trial_id)  # its last heartbeat: it goes stale from here
+    optimize(study, sleepy_square, n_trials=12, devices=_cpu(tmp_path))
+    trials = study.get_trials(deepcopy=False)
+    assert trials[0].state == TrialState.FAIL
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert [t.state for t in retries] == [TrialState.COMPLETE]
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+
+
+def test_a_trial_made_running_but_not_yet_submitted_fails_on_an_interrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Ctrl-C between making the trial RUNNING and handing it to the executor left it
+    # RUNNING although the run ended "cleanly" (exit 130).
+    from hwaware_plugins.executors import LocalExecutor
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalExecutor, "submit", interrupted)
+    study = _study(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        optimize(study, square, n_trials=3, devices=_cpu(tmp_path))
+    [trial] = study.get_trials(deepcopy=False)
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["hwaware:fail_reason"] == "interrupted"

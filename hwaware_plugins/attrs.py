@@ -17,7 +17,8 @@ Written when a trial is placed on a device:
 
 Written when it ends or by the objective:
 
-- :data:`RUNTIME_S`: seconds the lease was held;
+- :data:`RUNTIME_S`: seconds the lease was held (not written when the process
+  running the trial died: a crash, a timeout kill, an interrupt);
 - :data:`PEAK_MEMORY_MB`: the objective's peak device memory (optional);
 - :data:`FAIL_REASON`: why a failed trial failed (``"<kind>: <what happened>"``
   or an exception name);
@@ -27,10 +28,12 @@ Written when it ends or by the objective:
 Written by the multi-process runtime (``optimize``, ``hwaware worker``):
 
 - :data:`NODE`, :data:`WORKER_PID`, :data:`WORKER_STARTED`: who ran it;
-- :data:`RETRY`, :data:`RETRY_OF`: the retry number and the trial it repeats;
+- :data:`RETRY`: the retry number (the trial it repeats is Optuna's own
+  ``failed_trial`` system attribute);
 - :data:`MEMORY_NEED_MB`, :data:`OOM_ACTION`: out-of-memory re-placement.
 
-Written by the chaos benchmark: :data:`CHAOS_TRIAL`, the trial's key across retries.
+Written by the chaos benchmark: :data:`CHAOS_TRIAL`, the trial's key across retries,
+and :data:`RETRY_OF`, the trial a retry repeats.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ def test_a_new_file_gets_the_usual_permissions(tmp_path: Path) -> None:
 
 def test_a_missing_folder_is_named_by_the_file_asked_for(tmp_path: Path) -> None:
     target = tmp_path / "no_such_folder" / "run.pkl"
-    with pytest.raises(FileNotFoundError, match="cannot write .*no_such_folder/run.pkl: ") as error:
+    expected = r"cannot write .*no_such_folder/run\.pkl: "
+    with pytest.raises(FileNotFoundError, match=expected) as error:
         write_atomic(target, b"x")
     assert ".tmp" not in str(error.value)

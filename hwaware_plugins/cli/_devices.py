@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from hwaware_plugins.cli._table import format_table
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware import (
+    DEVICES_ENV,
     Device,
     calibrate,
     device_classes,
@@ -86,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if args.devices is not None and not args.devices.strip():
         raise ConfigError("--devices is empty; give a declared-device TOML file, or leave "
                           "the option out to probe this machine")
-    devices = load_declared_devices(args.devices) if args.devices else resolve_devices(None)
+    declared = args.devices or os.environ.get(DEVICES_ENV, "").strip()
+    devices = load_declared_devices(declared) if declared else resolve_devices(None)
     if args.measure_speed:
         devices = calibrate(devices)
     if args.json:

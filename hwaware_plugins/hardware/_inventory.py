@@ -147,6 +147,11 @@ def resolve_devices(
         declared = os.environ.get(DEVICES_ENV)
         if not declared:
             return discover_devices(None)
+        if not declared.strip():
+            raise DeviceConfigError(
+                f"{DEVICES_ENV} is blank; set it to a declared-device TOML file, or unset "
+                "it to probe this machine"
+            )
         devices = declared
     if isinstance(devices, str) and not devices.strip():
         raise DeviceConfigError(

@@ -183,14 +183,17 @@ class DevicePool:
         return self._attempt(memory_mb, device_filter, prefer, label)
 
     def check(self) -> None:
-        """Validate the pool's options and devices now instead of at the first lease.
+        """Validate the pool's options, devices and lease state file now instead of at the
+        first lease.
 
         Cost: what the first lease would pay anyway (a few checks, one ``mkdir``/``stat``
-        of the state folder), once.
+        of the state folder) and one locked read of the state file.
 
-        :raises ConfigError: the first invalid option (``DeviceConfigError`` for the devices).
+        :raises ConfigError: the first invalid option (``DeviceConfigError`` for the
+            devices), or a state file that cannot be read (corrupt, not ours).
         """
         self._ready()
+        self.active_leases()
 
     def active_leases(self) -> list[LeaseRecord]:
         """The active leases of this pool name across all processes, oldest first.

@@ -89,6 +89,25 @@ def test_environment_file_is_used_without_the_option(
     assert len(_json_out(capsys, ["devices", "--json"])) == 4
 
 
+def test_the_environment_file_is_listed_whole_as_the_option_lists_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through HWAWARE_DEVICES a two-host file was refused ("no device is on this host").
+    mixed = str(EXAMPLES / "mixed-node.toml")
+    by_option = _json_out(capsys, ["devices", "--json", "--devices", mixed])
+    monkeypatch.setenv("HWAWARE_DEVICES", mixed)
+    assert _json_out(capsys, ["devices", "--json"]) == by_option
+    assert len({d["host"] for d in by_option}) == 2
+
+
+def test_a_blank_environment_file_is_named(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HWAWARE_DEVICES", " ")
+    assert main(["devices"]) == 2
+    assert "HWAWARE_DEVICES is blank" in capsys.readouterr().err
+
+
 def test_simulated_gpus_are_listed_with_foreign_processes(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_gpus: Path
 ) -> None:

@@ -198,7 +198,13 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
         """The device classes of :meth:`resolved_devices`, fastest first (cached)."""
         if self._classes is None:
             devices = self.resolved_devices()
-            self._classes = device_classes(devices)
+            # The pool skips GPUs other users' processes hold: a class made only of those
+            # could never take the trial sent to it.
+            pool = None if isinstance(self.executor, str) else getattr(self.executor, "pool", None)
+            skips = bool(getattr(pool, "skip_foreign_processes", True))
+            usable = [d for d in devices
+                      if not (skips and d.is_accelerator and d.busy_with_foreign_processes)]
+            self._classes = device_classes(usable or devices)
             self._accelerators = frozenset(d.device_class for d in devices if d.is_accelerator)
         return self._classes
 

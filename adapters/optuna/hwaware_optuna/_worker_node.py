@@ -78,7 +78,9 @@ def open_storage(url: str, *, heartbeat_interval: int, max_retries: int) -> Any:
         if url.startswith("journal:"):
             return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
         if url.startswith(("redis://", "rediss://", "unix://")):
-            return JournalStorage(JournalRedisBackend(url))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return JournalStorage(JournalRedisBackend(url))
         if "://" in url:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -7,6 +7,7 @@ import pickle
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,9 @@ from hyperopt.base import JOB_STATE_CANCEL, JOB_STATE_ERROR
 from hyperopt.exceptions import AllTrialsFailed
 
 from hwaware_plugins.errors import ConfigError
+from hwaware_plugins.executors import LocalExecutor
+from hwaware_plugins.hardware import Device
+from hwaware_plugins.hardware._pool import DevicePool
 
 from . import _objectives
 from .conftest import cpus
@@ -206,3 +210,17 @@ def test_dropping_the_trials_object_ends_the_workers_it_started() -> None:
         del trials
         gc.collect()
         assert stray_children(baseline) == []  # (waits for workers leaving, as exit would)
+
+
+def test_a_gpu_class_held_by_other_users_gets_no_trials(tmp_path: Path) -> None:
+    # The pool skips a GPU busy with foreign processes; the driver still sent trials to
+    # its class, and each failed with NoSuitableDeviceError.
+    busy = Device(id="gpu:0", kind="gpu", name="T4", uuid="GPU-busy", memory_total_mb=16000,
+                  speed=4.0, foreign_processes=1)
+    pool = DevicePool([busy, *cpus(2)], name="busy-gpu", state_dir=tmp_path)
+    with LocalExecutor(pool, kill_grace_s=0.5) as executor:
+        trials = HardwareAwareTrials(executor=executor)
+        assert [c.name for c in trials.hwaware_device_classes] == ["cpu"]
+        fmin(_objectives.square, {"x": hp.uniform("x", -1, 1)}, algo=suggest, max_evals=4,
+             trials=trials, show_progressbar=False, rstate=np.random.default_rng(0))
+    assert [t["result"]["status"] for t in trials.trials] == ["ok"] * 4

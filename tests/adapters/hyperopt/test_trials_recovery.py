@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from hwaware_hyperopt import MISC_KEY, HardwareAwareTrials
 from hyperopt import fmin, hp
-from hyperopt.pyll import scope
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_RUNNING
+from hyperopt.pyll import scope
 
 from hwaware_plugins.errors import ConfigError
 from hwaware_plugins.hardware import Device

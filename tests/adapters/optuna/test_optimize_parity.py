@@ -200,3 +200,15 @@ def test_each_ended_trial_is_logged_as_study_optimize_logs_it(
     assert lines[:2] == ["Trial 0 pruned.", "Trial 1 pruned."]
     assert all(" finished with value: " in line and "Best is trial" in line
                for line in lines[2:]) and len(lines) == 4
+
+
+def test_a_corrupt_lease_state_file_stops_optimize_before_any_trial(
+    tmp_path: Path, devices: Path
+) -> None:
+    # It failed two trials per run with ~80 lines of executor tracebacks.
+    study = _study(tmp_path, devices)
+    (tmp_path / "pool").mkdir()
+    (tmp_path / "pool" / "default.json").write_text('{"version": 1, "leases": [')
+    with pytest.raises(ConfigError, match="is corrupt"):
+        optimize(study, lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert study.trials == []

@@ -150,10 +150,10 @@ def _verdict_rows(label: str, report: dict[str, Any]) -> list[dict[str, str]]:
             "entry": label,
             "vs": baseline,
             "hwaware": f"{v['hwaware']:.3g}x",
-            "oracle": f"{_fmt(v['oracle'])}x",
+            "oracle": _ratio(v['oracle']),
             "asked": f">={v['bound']:.3g}x",
             "worst target": f"{v['worst_target']:.3g}x",
-            "regret": f"{_fmt(v['regret'])}x",
+            "regret": _ratio(v['regret']),
             "holds": "yes" if v["ok"] else "NO",
         }
         for baseline, v in report["verdicts"].items()
@@ -220,6 +220,11 @@ def _fmt(value: float | None, spec: str = ".3g") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _ratio(value: float | None) -> str:
+    """A ratio as ``2.1x``; ``n/a`` where it has no value (e.g. no regret on either side)."""
+    return "n/a" if value is None else f"{value:.3g}x"
+
+
 def _print_report(report: dict[str, Any]) -> None:
     labels = list(report["settings"]["targets"])
     columns = ["scheduler", *[f"h to {label}" for label in labels], "regret", "models/h"]
@@ -234,13 +239,13 @@ def _print_report(report: dict[str, Any]) -> None:
         rows.append(row)
     print(format_table(rows, columns))
     for name, r in report.get("ratios", {}).items():
-        per = ", ".join(f"{k} {_fmt(v)}x" for k, v in r.get("targets", {}).items())
+        per = ", ".join(f"{k} {_ratio(v)}" for k, v in r.get("targets", {}).items())
         print(
-            f"{name}: time to target {_fmt(r.get('time_to_target_gmean'))}x (gmean; {per}), "
-            f"regret {_fmt(r.get('regret_auc'))}x, models per hour {_fmt(r['models_per_hour'])}x"
+            f"{name}: time to target {_ratio(r.get('time_to_target_gmean'))} (gmean; {per}), "
+            f"regret {_ratio(r.get('regret_auc'))}, models per hour {_ratio(r['models_per_hour'])}"
         )
     for name, r in report.get("limit", {}).items():
-        print(f"limit {name}: time to target {_fmt(r.get('time_to_target_gmean'))}x (gmean)")
+        print(f"limit {name}: time to target {_ratio(r.get('time_to_target_gmean'))} (gmean)")
     if "oracle" in report["schedulers"]:
         print(
             "oracle (the limit): per target, the soonest of its policies (one per target: "

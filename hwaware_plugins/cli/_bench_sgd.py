@@ -40,7 +40,9 @@ class SGDBenchConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on an inconsistent setting."""
-        if self.workers < 1 or len(self.slowdowns) != self.workers:
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+        if len(self.slowdowns) != self.workers:
             raise ConfigError(
                 f"--slowdowns needs one factor per worker ({self.workers}), got {self.slowdowns}"
             )

@@ -130,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     if args.pool:
         again += f" --pool {shlex.quote(str(args.pool))}"
     hint = f" ({dead} of dead holders: {again})" if dead else ""
-    print(f"{len(rows)} lease{'s' * (len(rows) != 1)} held in {len(names)} "
-          f"pool{'s' * (len(names) != 1)} under {state_dir}{hint}")  # fmt: skip
+    holding = len({row["pool"] for row in rows})
+    of_all = f" of {len(names)}" if holding != len(names) else ""
+    print(f"{len(rows)} lease{'s' * (len(rows) != 1)} held in {holding}{of_all} "
+          f"pool{'s' * ((len(names) if of_all else holding) != 1)} under {state_dir}{hint}")
     return 0

@@ -24,7 +24,8 @@ class RunningOn:
     :param label: the task's label (``HWAWARE_TASK_LABEL``).
     :param cuda_index: the GPU's physical index when known (in a thread, use
         ``f"cuda:{cuda_index}"`` with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``); in a
-        pinned worker process the leased GPU is ``cuda:0`` instead.
+        pinned worker process the leased GPU is ``cuda:0`` instead. ``None`` for a
+        MIG instance, which a thread cannot address by index.
     :param cpu_cores: the CPU cores of a CPU slot, else ``None``.
     :param in_thread: True in a :class:`~hwaware_plugins.executors.ThreadExecutor`
         thread (no ``CUDA_VISIBLE_DEVICES`` pinning), False in a worker process.
@@ -50,7 +51,9 @@ def running_on_lease(lease: Any, label: str) -> RunningOn:
     return RunningOn(
         device_id=str(device.id), device_class=device.device_class, device_kind=device.kind,
         slot_id=str(lease.slot_id), lease_id=str(lease.lease_id), label=label,
-        cuda_index=device.index if device.is_accelerator else None,
+        # A MIG instance has no CUDA index of its own (its parent's index would name the
+        # whole GPU): only its uuid in CUDA_VISIBLE_DEVICES reaches it.
+        cuda_index=device.index if device.kind == "gpu" else None,
         cpu_cores=None if cores is None else tuple(cores), in_thread=True, device=device,
     )
 

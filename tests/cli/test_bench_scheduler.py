@@ -167,3 +167,19 @@ def test_a_suite_without_hwaware_prints_each_entrys_figures(
     printed = capsys.readouterr().out
     assert "tiny@mixed:" in printed and "shadho" in printed
     assert "no acceptance verdict" in printed
+
+
+def test_a_table_of_equal_losses_prints_no_ratio_for_the_regret(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every scheduler's regret is 0 there: the ratio was printed as "-x".
+    _, devices = files
+    table = tmp_path / "equal.csv"
+    rows = [f"{key},{family},0.5,{runtime}" for key, family in (("a", "svm"), ("b", "mlp"))
+            for runtime in (1.0, 2.0, 1.5)]
+    table.write_text("subspace,family,loss,runtime_s\n" + "\n".join(rows) + "\n")
+    argv = ["bench", "scheduler", "--table", str(table), "--devices", str(devices),
+            "--workers", "4", "--seeds", "1", "--budget-hours", "0.001"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "-x" not in out and "n/a" in out

@@ -34,6 +34,8 @@ def test_inconsistent_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixtu
     assert len(err.splitlines()) == 1 and "one factor per worker" in err
     assert main(["bench", "sgd", "--policies", "sync,bogus"]) == 2
     assert "bogus" in capsys.readouterr().err
+    assert main(["bench", "sgd", "--workers", "0"]) == 2
+    assert "--workers must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_config_validation_names_the_bad_setting() -> None:

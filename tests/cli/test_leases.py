@@ -118,3 +118,11 @@ def test_bad_input_is_one_line(
     assert message in err and err.count("\n") == 1
     if args[0] == "--pool":
         assert "pools there: study-a" in err
+
+
+def test_pools_without_leases_are_not_counted_as_holding_them(
+    state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (state / "idle-pool.json").write_text('{"version": 1, "leases": []}')  # no lease in it
+    assert main(["leases", "--state-dir", str(state)]) == 0
+    assert "2 leases held in 1 of 2 pools" in capsys.readouterr().out

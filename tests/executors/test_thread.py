@@ -90,3 +90,14 @@ def test_threads_run_on_a_mig_declared_without_uuid(make_pool: Pool) -> None:
     with ThreadExecutor(make_pool([mig])) as ex:
         outcome = ex.submit(lambda: current_device().device_id).result()  # type: ignore[union-attr]
     assert outcome.state == "complete" and outcome.value == "mig-0"
+
+
+def test_a_thread_on_a_mig_instance_is_given_no_cuda_index() -> None:
+    # Its parent GPU's index would address the whole GPU, not the instance.
+    from types import SimpleNamespace
+
+    from hwaware_plugins.executors._context import running_on_lease
+
+    mig = Device(id="mig:0", kind="mig", name="A100 MIG 1g.5gb", uuid="MIG-1", index=0)
+    lease = SimpleNamespace(device=mig, slot_id="mig:0#0", lease_id="l", cpu_affinity=None)
+    assert running_on_lease(lease, "t").cuda_index is None

@@ -349,7 +349,7 @@ def test_a_running_node_fails_a_dead_nodes_trials_and_runs_their_retries(
     # node ever failed them (a restart of the dead node did not either).
     storage = optuna.storages.RDBStorage(
         f"sqlite:///{tmp_path / 'db.sqlite'}", heartbeat_interval=1, grace_period=1,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(1),
     )
     sampler = HardwareAwareSampler(seed=0, state_dir=tmp_path / "pool")
     study = optuna.create_study(study_name="s", storage=storage, sampler=sampler)

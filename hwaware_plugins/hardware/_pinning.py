@@ -61,13 +61,12 @@ def pinning_env(
 
     GPU or MIG: ``CUDA_VISIBLE_DEVICES`` is the device UUID (the MIG UUID for a
     MIG instance; the index when no UUID is known) and ``CUDA_DEVICE_ORDER`` is
-    ``PCI_BUS_ID``. CPU:
-    ``CUDA_VISIBLE_DEVICES`` is empty (no GPU is visible) and the thread-count
-    variables (:data:`THREAD_COUNT_VARIABLES`) are ``threads`` (else the number
-    of ``cores``, else ``device.cores``; left as in ``base`` when none is
-    known), but never above a positive count ``base`` already has (a user's
-    ``OMP_NUM_THREADS=1`` stays 1). Always: ``HWAWARE_DEVICE_ID``,
-    ``HWAWARE_DEVICE_CLASS`` and ``HWAWARE_DEVICE_KIND``.
+    ``PCI_BUS_ID``. CPU: ``CUDA_VISIBLE_DEVICES`` is empty (no GPU is visible)
+    and the thread-count variables (:data:`THREAD_COUNT_VARIABLES`) are
+    ``threads`` (else the number of ``cores``, else ``device.cores``; left as in
+    ``base`` when none is known), but never above a positive count ``base``
+    already has (a user's ``OMP_NUM_THREADS=1`` stays 1). Always:
+    ``HWAWARE_DEVICE_ID``, ``HWAWARE_DEVICE_CLASS`` and ``HWAWARE_DEVICE_KIND``.
 
     :param cores: the CPU core ids of the slot (CPU devices only).
     :param threads: the slot's thread count (its share of the cores; CPU devices only).

@@ -186,8 +186,9 @@ class DevicePool:
         """Validate the pool's options, devices and lease state file now instead of at the
         first lease.
 
-        Cost: what the first lease would pay anyway (a few checks, one ``mkdir``/``stat``
-        of the state folder) and one locked read of the state file.
+        Cost: what the first lease would pay anyway: a few checks, one ``mkdir``/``stat``
+        of the state folder and one locked update of the state file (which, as every
+        lease does, releases the leases of dead holders).
 
         :raises ConfigError: the first invalid option (``DeviceConfigError`` for the
             devices), or a state file that cannot be read (corrupt, not ours).

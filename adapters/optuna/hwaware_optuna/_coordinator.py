@@ -305,14 +305,14 @@ class Coordinator:
             return self._peak_mb * MEMORY_HEADROOM
         return self.memory_mb
 
-    def _fail_stale(self) -> None:
+    def _fail_stale(self, *, now_due: bool = False) -> None:
         """On a storage with heartbeats, fail the trials whose heartbeat stopped (their node
-        died) once per interval, as ``Study.optimize`` does before each trial; the
-        storage's ``failed_trial_callback`` queues their retries, which
-        :meth:`_next_trial` claims. Cost: one storage query per interval.
+        died) once per interval (at once with ``now_due``), as ``Study.optimize`` does
+        before each trial; the storage's stale-trial callback queues their retries,
+        which :meth:`_next_trial` claims. Cost: one storage query per interval.
         """
         now = time.monotonic()
-        if self._beat_s is None or now - self._stale_checked < self._beat_s:
+        if self._beat_s is None or (not now_due and now - self._stale_checked < self._beat_s):
             return
         self._stale_checked = now
         with warnings.catch_warnings():
@@ -466,8 +466,7 @@ class Coordinator:
         """Fail (and retry) RUNNING trials of this node whose owner died with an earlier run
         (on a storage shared by several nodes: the trials whose heartbeat stopped)."""
         if not single_node_storage(self._storage):
-            self._stale_checked = float("-inf")
-            self._fail_stale()
+            self._fail_stale(now_due=True)
             return
         for failed in fail_trials_of_dead_workers(self.study, self.node):
             self.summary.recovered += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sys
 import threading
 import time
 import warnings
@@ -275,12 +274,12 @@ class HardwareAwareSampler(BaseSampler):
                 ),
             )
             self._base.before_trial(self._view(study, placement), trial)
-        except BaseException:
+        except BaseException as exc:
             with self._lock:
                 self._placements.pop(trial._trial_id, None)
             _devices.unregister(study._storage, trial._trial_id)
             lease.release()
-            _abandon(study, trial, sys.exc_info()[1])
+            _abandon(study, trial, exc)
             raise
 
     def infer_relative_search_space(
@@ -341,8 +340,9 @@ class HardwareAwareSampler(BaseSampler):
     # -- internals ---------------------------------------------------------------------------
 
     def _check_settings(self) -> None:
-        """Validate every argument but the devices, without building anything (``optimize``
-        checks them in the coordinator before its first trial)."""
+        """Validate every argument but the devices (``optimize`` checks them in the
+        coordinator before its first trial); the scheduler is loaded to check it, then
+        dropped. Cost: microseconds for the built-in schedulers."""
         _check_base(self._base)
         _check_family_of(self.family_of)
         check_lease_timeout(self.lease_timeout)

@@ -318,6 +318,18 @@ class HardwareAwareTrials(base.Trials):  # type: ignore[misc]
                 "HardwareAwareTrials does not support pass_expr_memo_ctrl (the objective runs "
                 "in another process); take the point as the objective's argument"
             )
+        if isinstance(space, str) and space == "annotated":
+            # Called directly: hyperopt.fmin builds the space from fn's annotations and
+            # calls this method again with it.
+            import hyperopt
+
+            return hyperopt.fmin(
+                fn, space, algo=algo, max_evals=max_evals, timeout=timeout,
+                loss_threshold=loss_threshold, trials=self, rstate=rstate, verbose=verbose,
+                catch_eval_exceptions=catch_eval_exceptions, return_argmin=return_argmin,
+                show_progressbar=show_progressbar, early_stop_fn=early_stop_fn,
+                trials_save_file=trials_save_file,
+            )
         base.validate_timeout(timeout)
         base.validate_loss_threshold(loss_threshold)
         if algo is None:

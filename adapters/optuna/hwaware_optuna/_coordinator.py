@@ -56,6 +56,7 @@ from hwaware_optuna._trials import (
     OBJECTIVE_STARTED,
     OOM_ACTION,
     RETRY,
+    WORKER_PID,
     claim_waiting,
     create_running,
     enqueue_retry,
@@ -420,6 +421,9 @@ class Coordinator:
     def _worker_lost(self, flight: _InFlight, outcome: TaskOutcome) -> None:
         """The worker died (crash, or killed itself at its trial's timeout): fail, retry."""
         trial = self._storage.get_trial(flight.trial_id)
+        pid = trial.user_attrs.get(WORKER_PID)
+        if isinstance(pid, int) and pid != os.getpid():  # a worker stamped it (it ran there)
+            self.summary.worker_pids.add(pid)
         started = OBJECTIVE_STARTED in trial.user_attrs
         how = outcome.error or outcome.state
         if trial.state.is_finished():

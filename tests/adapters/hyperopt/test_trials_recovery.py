@@ -230,3 +230,23 @@ def test_a_timeout_key_that_names_no_subspace_is_refused(make_executor: Make) ->
     with pytest.raises(ConfigError, match=r"timeout_per_trial names 'mlp', not a subspace"):
         _run(trials, _objectives.square, 2, space=space)
     assert trials.trials == []
+
+
+def annotated_square(x: float) -> float:
+    """An objective whose space is its annotations (``space="annotated"``)."""
+    return float(x) ** 2
+
+
+# Set by hand: this module's annotations are strings (``from __future__ import annotations``),
+# and hyperopt reads every annotation, the return's too, as a parameter's space.
+annotated_square.__annotations__ = {"x": hp.uniform("x", -1, 1)}
+
+
+def test_fmin_called_on_the_trials_directly_takes_an_annotated_space(
+    make_executor: Make,
+) -> None:
+    # Trials().fmin(fn, "annotated") works through hyperopt; ours raised IndexError.
+    trials = HardwareAwareTrials(executor=make_executor())
+    best = trials.fmin(annotated_square, "annotated", max_evals=3, show_progressbar=False,
+                       rstate=np.random.default_rng(0))
+    assert set(best) == {"x"} and len(trials.trials) == 3

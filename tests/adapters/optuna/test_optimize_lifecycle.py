@@ -380,3 +380,21 @@ def test_a_trial_made_running_but_not_yet_submitted_fails_on_an_interrupt(
     [trial] = study.get_trials(deepcopy=False)
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs["hwaware:fail_reason"] == "interrupted"
+
+
+def sleeps_long(trial: optuna.trial.Trial) -> float:
+    """Runs past any short trial timeout."""
+    time.sleep(30)
+    return 0.0
+
+
+def test_a_node_whose_trials_all_time_out_counts_the_workers_that_ran_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its summary said "by 0 worker processes": only completed trials were counted.
+    monkeypatch.chdir(tmp_path)
+    _study(tmp_path)
+    summary = run_node(storage=f"journal:{tmp_path / 'journal.log'}", study_name="s",
+                       objective=f"{__name__}:sleeps_long", devices=str(_cpu(tmp_path)),
+                       n_trials=2, trial_timeout=0.5)
+    assert summary.timed_out == 2 and summary.workers_started >= 1

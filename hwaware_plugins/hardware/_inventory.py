@@ -11,7 +11,7 @@ from statistics import fmean
 from typing import Any, cast
 
 from hwaware_plugins._forksafe import fork_safe
-from hwaware_plugins.errors import DeviceConfigError, PluginError
+from hwaware_plugins.errors import ConfigError, DeviceConfigError, PluginError
 from hwaware_plugins.hardware._declared import REMOTE_DEVICES, DeclaredFile, read_declared_file
 from hwaware_plugins.hardware._device import Device, this_host
 from hwaware_plugins.scheduling._base import DeviceClassInfo
@@ -111,6 +111,8 @@ def discover_devices(config: Mapping[str, Any] | None = None) -> list[Device]:
         kwargs = {name: options for name in impl.argnames if name == "config"}
         try:
             found = cast("Sequence[object] | None", impl.function(**kwargs))
+        except ConfigError:
+            raise  # names what to fix itself (e.g. the simulated NVML file)
         except Exception as exc:
             raise PluginError(
                 f"device probe of plugin {impl.plugin_name!r} failed: {exc!r}"

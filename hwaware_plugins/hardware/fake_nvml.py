@@ -192,8 +192,14 @@ class FakeNvml:
             ) from exc
         except tomllib.TOMLDecodeError as exc:
             raise DeviceConfigError(f"{path}: malformed fake NVML TOML: {exc}") from exc
+        entries = data.get("gpu", [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise DeviceConfigError(f"{path}: fake NVML GPUs must be [[gpu]] tables")
+        fail_init = data.get("fail_init", False)
+        if not isinstance(fail_init, bool):
+            raise DeviceConfigError(f"{path}: fail_init must be true or false, got {fail_init!r}")
         gpus = []
-        for number, entry in enumerate(data.get("gpu", []), start=1):
+        for number, entry in enumerate(entries, start=1):
             try:
                 gpus.append(_gpu_from_mapping(entry))
             except KeyError as exc:
@@ -204,7 +210,11 @@ class FakeNvml:
                 raise DeviceConfigError(
                     f"{path}: fake NVML [[gpu]] entry {number}: bad value ({exc})"
                 ) from None
-        return cls(gpus, fail_init=bool(data.get("fail_init", False)))
+        uuids = [u for g in gpus for u in (g.uuid, *(m.uuid for m in g.mig_instances)) if u]
+        repeated = sorted({u for u in uuids if uuids.count(u) > 1})
+        if repeated:
+            raise DeviceConfigError(f"{path}: fake NVML uuids repeated: {', '.join(repeated)}")
+        return cls(gpus, fail_init=fail_init)
 
     # -- library lifecycle -------------------------------------------------
     def nvmlInit(self) -> None:
@@ -337,16 +347,24 @@ class FakeNvml:
         return value.encode() if self.strings_as_bytes else value
 
 
+def _count(entry: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    """``entry[key]`` as an integer >= 0 (``default`` when absent)."""
+    value = entry[key] if default is None else entry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key} must be an integer >= 0, got {value!r}")
+    return value
+
+
 def _processes(entries: Sequence[Mapping[str, Any]]) -> list[FakeProcess]:
-    return [FakeProcess(int(p["pid"]), int(p.get("used_memory_mb", 0))) for p in entries]
+    return [FakeProcess(_count(p, "pid"), _count(p, "used_memory_mb", 0)) for p in entries]
 
 
 def _gpu_from_mapping(entry: Mapping[str, Any]) -> FakeGpu:
     migs = [
         FakeMig(
             str(m["profile"]),
-            int(m["memory_total_mb"]),
-            memory_used_mb=int(m.get("memory_used_mb", 0)),
+            _count(m, "memory_total_mb"),
+            memory_used_mb=_count(m, "memory_used_mb", 0),
             uuid=m.get("uuid"),
             processes=_processes(m.get("process", [])),
         )
@@ -355,8 +373,8 @@ def _gpu_from_mapping(entry: Mapping[str, Any]) -> FakeGpu:
     major, minor = entry.get("compute_capability", (8, 0))
     return FakeGpu(
         str(entry["name"]),
-        int(entry["memory_total_mb"]),
-        memory_used_mb=int(entry.get("memory_used_mb", 0)),
+        _count(entry, "memory_total_mb"),
+        memory_used_mb=_count(entry, "memory_used_mb", 0),
         uuid=entry.get("uuid"),
         compute_capability=(int(major), int(minor)),
         utilization=int(entry.get("utilization", 0)),

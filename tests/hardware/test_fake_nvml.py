@@ -67,6 +67,16 @@ def test_fail_init_in_toml_means_no_driver(tmp_path: Path) -> None:
         ("[[gpu]\n", "malformed fake NVML TOML"),
         ("[[gpu]]\nname = 'x'\n", "entry 1: missing key 'memory_total_mb'"),
         ("[[gpu]]\nname = 'x'\nmemory_total_mb = 'lots'\n", "entry 1: bad value"),
+        # accepted before: a table read as names, "false" read as true, negative and bool
+        # memory, one uuid on two GPUs
+        ("[gpu]\nname = 'x'\n", "GPUs must be [[gpu]] tables"),
+        ("fail_init = 'false'\n", "fail_init must be true or false, got 'false'"),
+        ("[[gpu]]\nname = 'x'\nmemory_total_mb = -100\n",
+         "memory_total_mb must be an integer >= 0, got -100"),
+        ("[[gpu]]\nname = 'x'\nmemory_total_mb = 10\nmemory_used_mb = true\n",
+         "memory_used_mb must be an integer >= 0, got True"),
+        ("[[gpu]]\nname = 'x'\nmemory_total_mb = 10\nuuid = 'GPU-a'\n" * 2,
+         "uuids repeated: GPU-a"),
     ],
 )
 def test_bad_fake_files_raise_config_errors(tmp_path: Path, text: str, expected: str) -> None:

@@ -84,6 +84,14 @@ def test_a_crashing_probe_is_reported_by_plugin_name(extra_probe: list[Any]) -> 
         discover_devices({"skip_nvml": True})
 
 
+def test_a_probes_own_config_error_reaches_the_user_as_it_is(extra_probe: list[Any]) -> None:
+    # It was wrapped as "device probe of plugin ... failed: DeviceConfigError(...)".
+    extra_probe.append(DeviceConfigError("tpu.toml: bad entry"))
+
+    with pytest.raises(DeviceConfigError, match=r"^tpu.toml: bad entry$"):
+        discover_devices({"skip_nvml": True})
+
+
 def test_a_probe_returning_non_devices_is_rejected(extra_probe: list[Any]) -> None:
     extra_probe.append({"id": "tpu:0"})
 

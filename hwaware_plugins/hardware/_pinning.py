@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from hwaware_plugins.errors import ConfigError, HwawareError
 from hwaware_plugins.hardware._cores import capped_thread_count, thread_count_value
-from hwaware_plugins.hardware._device import Device
+from hwaware_plugins.hardware._device import Device, this_host
 
 THREAD_COUNT_VARIABLES: tuple[str, ...] = (
     "OMP_NUM_THREADS",
@@ -61,7 +61,8 @@ def pinning_env(
 
     GPU or MIG: ``CUDA_VISIBLE_DEVICES`` is the device UUID (the MIG UUID for a
     MIG instance; the index when no UUID is known) and ``CUDA_DEVICE_ORDER`` is
-    ``PCI_BUS_ID``. CPU: ``CUDA_VISIBLE_DEVICES`` is empty (no GPU is visible)
+    ``PCI_BUS_ID``; empty for another host's GPU simulated on this one (as
+    ``torch_device_for`` refuses it). CPU: ``CUDA_VISIBLE_DEVICES`` is empty (no GPU is visible)
     and the thread-count variables (:data:`THREAD_COUNT_VARIABLES`) are
     ``threads`` (else the number of ``cores``, else ``device.cores``; left as in
     ``base`` when none is known), but never above a positive count ``base``
@@ -78,7 +79,11 @@ def pinning_env(
         or ``threads`` below 1.
     """
     env = dict(os.environ if base is None else base)
-    if device.is_accelerator:
+    if device.is_accelerator and device.host != this_host():
+        # Another host's GPU simulated here (``remote_devices = "simulate"``): its index
+        # or uuid would name one of this machine's GPUs, so none is visible.
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    elif device.is_accelerator:
         env["CUDA_VISIBLE_DEVICES"] = cuda_visible_value(device)
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     else:

@@ -43,6 +43,13 @@ def test_gpu_without_uuid_falls_back_to_its_index() -> None:
         pinning_env(Device(id="gpu:x", kind="gpu", name="V100"), base={})
 
 
+def test_another_hosts_simulated_gpu_sees_no_gpu_of_this_host() -> None:
+    # Its index named one of this machine's GPUs: two simulated GPUs shared local GPU 0.
+    remote = Device(id="node-a/gpu:0", kind="gpu", name="A100", index=0, host="node-a")
+    env = pinning_env(remote, base={})
+    assert env["CUDA_VISIBLE_DEVICES"] == "" and env["HWAWARE_DEVICE_ID"] == "node-a/gpu:0"
+
+
 def test_mig_is_pinned_by_its_own_uuid() -> None:
     env = pinning_env(MIG, base={})
     assert (env["CUDA_VISIBLE_DEVICES"], env["HWAWARE_DEVICE_KIND"]) == ("MIG-2222", "mig")

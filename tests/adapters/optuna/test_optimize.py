@@ -15,7 +15,7 @@ from hwaware_optuna._optimize import optimize
 from optuna.trial import TrialState
 
 from hwaware_plugins.errors import ConfigError
-from hwaware_plugins.hardware import resolve_devices
+from hwaware_plugins.hardware import resolve_devices, this_host
 from hwaware_plugins.hardware._pool import DevicePool
 from tests._procs import stray_children
 
@@ -23,12 +23,14 @@ GPU_UUID = "GPU-11111111-2222-3333-4444-555555555555"
 
 
 def _devices(folder: Path, *, cpu_slots: int, gpu: bool) -> Path:
-    # Devices of a made-up host: opt in to leasing them here (a one-machine simulation).
+    # CPU slots of a made-up host: opt in to leasing them here (a one-machine simulation).
+    # A GPU is this host's: a simulated GPU of another host is pinned to none.
     text = 'remote_devices = "simulate"\n'
-    text += f'[[device]]\nkind = "cpu"\nhost = "node-t"\ncores = 1\nslots = {cpu_slots}\n'
+    host = "" if gpu else 'host = "node-t"\n'
+    text += f'[[device]]\nkind = "cpu"\n{host}cores = 1\nslots = {cpu_slots}\n'
     if gpu:
         text += (
-            '\n[[device]]\nkind = "gpu"\nname = "FakeGPU"\nmemory_gb = 8\nhost = "node-t"\n'
+            '\n[[device]]\nkind = "gpu"\nname = "FakeGPU"\nmemory_gb = 8\n'
             f'uuids = ["{GPU_UUID}"]\n'
         )
     path = folder / "devices.toml"
@@ -122,7 +124,7 @@ def test_three_slots_run_in_three_pinned_processes_with_an_exact_budget(
         slots.add(attrs["hwaware:slot_id"])
         expected = GPU_UUID if attrs["hwaware:device_kind"] == "gpu" else ""
         assert attrs["cuda_visible"] == expected
-        assert attrs["hwaware:node"] == "node-t"
+        assert attrs["hwaware:node"] == this_host()
     # Every slot ran trials, and a worker process never moves to another device (it is
     # bound to its pinning; the two CPU slots of one core share theirs, so one process
     # may serve both; how many trials one process runs is the executor's business).

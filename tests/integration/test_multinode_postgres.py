@@ -66,6 +66,8 @@ def test_three_nodes_share_the_budget_and_place_on_their_own_devices(
         assert node in NODES
         assert trial.user_attrs["hwaware:host"] == node
         assert trial.user_attrs["hwaware:device_id"].startswith(f"{node}/")
-        kind = trial.user_attrs["hwaware:device_kind"]
-        assert (trial.user_attrs["cuda_visible"] or "").startswith("GPU-") == (kind == "gpu")
+        # The nodes are simulated here: their GPUs pin none of this machine's (by uuid
+        # they would name a GPU this machine does not have, by index one it does).
+        assert trial.user_attrs["hwaware:device_kind"] in ("cpu", "gpu")
+        assert (trial.user_attrs["cuda_visible"] or "") == ""
     assert {t.user_attrs["hwaware:node"] for t in trials} == set(NODES)
